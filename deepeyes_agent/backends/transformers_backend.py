@@ -1,0 +1,138 @@
+"""In-process transformers backend (CPU default; also the trainer's model).
+
+Requests that arrive together are left-padded into one batched ``generate``; the logprob of each
+sampled token is taken from the raw logits (the model's distribution, as vLLM reports it), so a
+training forward over the same ids reproduces it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from ..models.forward import check_image_tokens, mm_token_type_ids, vision_inputs
+from ..models.processor import load_processor
+from .base import Completion, GenerationRequest, SamplingParams
+from .batching import RequestBatcher
+
+
+class TransformersBackend:
+    def __init__(self, model, processor, *, max_batch_size: int = 16, batch_wait_s: float = 0.005):
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.eos_token_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
+        self._lock = threading.Lock()  # the model keeps rope_deltas between generate steps
+        self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, *, dtype: torch.dtype = torch.float32,
+                        device: str = "cpu", **kwargs) -> "TransformersBackend":
+        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
+        return cls(model, load_processor(model_dir), **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Weight sync from a trainer: the next generate uses these weights."""
+        with self._lock:
+            self.model.load_state_dict(state_dict)
+
+    async def agenerate(self, request: GenerationRequest) -> Completion:
+        return await self._batcher.submit(request)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, req in enumerate(requests):
+            s = req.sampling
+            groups.setdefault((s.temperature, s.top_p, s.top_k, s.seed, tuple(s.stop_token_ids)), []).append(i)
+        for idx in groups.values():
+            for i, completion in zip(idx, self._generate_batch([requests[i] for i in idx])):
+                results[i] = completion
+        return results  # type: ignore[return-value]
+
+    def force(self, request: GenerationRequest, token_ids: Sequence[int]) -> Completion:
+        """Teacher-force ``token_ids`` through the generation path (KV cache, rope deltas) and return the
+        model's own logprobs of them: a scripted turn with real rollout logprobs."""
+        return self._generate_batch([request], forced=list(token_ids))[0]
+
+    @torch.no_grad()
+    def _generate_batch(self, requests: Sequence[GenerationRequest], forced: list[int] | None = None) -> list[Completion]:
+        sampling: SamplingParams = requests[0].sampling
+        device, dtype = self.device, next(self.model.parameters()).dtype
+        width = max(len(r.prompt_ids) for r in requests)
+        ids = torch.full((len(requests), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        for row, req in enumerate(requests):  # left padding
+            ids[row, width - len(req.prompt_ids):] = torch.tensor(req.prompt_ids)
+            attention[row, width - len(req.prompt_ids):] = 1
+        images = [img for r in requests for img in r.images]
+        vis = vision_inputs(self.processor.image_processor, images, dtype)
+        image_token_id = self.model.config.image_token_id
+        check_image_tokens(ids, vis.get("image_grid_thw"), image_token_id, self.processor.image_processor.merge_size)
+        stops = [self.eos_token_id, *sampling.stop_token_ids]
+        sample = sampling.temperature > 0 and not forced
+        config = GenerationConfig(
+            max_new_tokens=len(forced) if forced else max(r.sampling.max_tokens for r in requests),
+            do_sample=sample,
+            temperature=sampling.temperature if sample else None,
+            top_p=sampling.top_p if sample else None,
+            top_k=(sampling.top_k if sampling.top_k > 0 else 0) if sample else None,
+            eos_token_id=stops,
+            pad_token_id=self.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        with self._lock:
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            out = self.model.generate(
+                input_ids=ids.to(device),
+                attention_mask=attention.to(device),
+                mm_token_type_ids=mm_token_type_ids(ids, image_token_id, self.model.config.video_token_id).to(device),
+                generation_config=config,
+                logits_processor=LogitsProcessorList([_Force(forced)]) if forced else None,
+                **{k: v.to(device) for k, v in vis.items()},
+            )
+        new_tokens = out.sequences[:, width:].cpu()
+        logits = torch.stack(out.logits, dim=1).float().cpu()  # (batch, steps, vocab), raw
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[..., None])[..., 0]
+        completions = []
+        stop_set = set(stops)
+        for row, req in enumerate(requests):
+            toks = new_tokens[row].tolist()
+            end, finish = min(len(toks), len(forced) if forced else req.sampling.max_tokens), "length"
+            for j, t in enumerate(toks[:end]):
+                if t in stop_set:
+                    end, finish = j + 1, "stop"
+                    break
+            toks = toks[:end]
+            completions.append(Completion(
+                token_ids=toks,
+                text=self.tokenizer.decode(toks, skip_special_tokens=False),
+                logprobs=logprobs[row, :end].tolist(),
+                finish_reason=finish,
+            ))
+        return completions
+
+
+class _Force(LogitsProcessor):
+    """Leaves only the scripted token at each step (raw logits, and so logprobs, are untouched)."""
+
+    def __init__(self, token_ids: list[int]):
+        self.token_ids = token_ids
+        self.step = 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, self.token_ids[min(self.step, len(self.token_ids) - 1)]] = 0.0
+        self.step += 1
+        return forced

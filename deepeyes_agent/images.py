@@ -1,0 +1,133 @@
+"""Loading images safely and keeping them by reference.
+
+Graph state must survive a checkpointer round trip, so it never holds PIL objects: an image is a
+content-addressed reference (``"sha256:<hex>"``) into an :class:`ImageStore` on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+REF_PREFIX = "sha256:"
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with the path or reference that names it."""
+
+
+def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = None) -> Image.Image:
+    """Decode an image to RGB with its EXIF orientation applied (boxes refer to what a viewer sees).
+
+    Pillow's decompression-bomb limit stays in force; every failure names the file.
+    """
+    label = name or (str(source) if isinstance(source, (str, Path)) else "<image bytes>")
+    try:
+        if isinstance(source, Image.Image):
+            img = source
+        else:
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            img.seek(0)  # animated images: the first frame
+            img.load()
+        img = ImageOps.exif_transpose(img)
+        if img.mode != "RGB":
+            img = _to_rgb(img)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: refused, larger than Pillow's decompression-bomb limit ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{label}: cannot decode image ({exc})") from exc
+    if img.width < 1 or img.height < 1:
+        raise ImageError(f"{label}: empty image {img.size}")
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")
+
+
+def image_ref(img: Image.Image) -> str:
+    """The content address of an RGB image (its pixels and size, not its file encoding)."""
+    h = hashlib.sha256()
+    h.update(f"{img.mode}:{img.width}x{img.height}:".encode())
+    h.update(img.tobytes())
+    return REF_PREFIX + h.hexdigest()
+
+
+class ImageStore:
+    """A content-addressed folder of PNGs with an in-memory LRU of decoded images.
+
+    ``max_bytes`` caps the folder: the least recently written files are evicted first (a reference
+    to an evicted image then raises :class:`ImageError` naming it).
+    """
+
+    def __init__(self, root: str | Path | None = None, *, max_bytes: int = 2 * 1024**3, cache_items: int = 64):
+        root = root or os.environ.get("DEEPEYES_AGENT_IMAGE_STORE") or Path.home() / ".cache" / "deepeyes-agent" / "images"
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._cache: OrderedDict[str, Image.Image] = OrderedDict()
+        self._cache_items = cache_items
+        self._lock = threading.Lock()
+
+    def _path(self, ref: str) -> Path:
+        if not ref.startswith(REF_PREFIX) or len(ref) != len(REF_PREFIX) + 64:
+            raise ImageError(f"not an image reference: {ref!r}")
+        digest = ref[len(REF_PREFIX):]
+        if not all(c in "0123456789abcdef" for c in digest):
+            raise ImageError(f"not an image reference: {ref!r}")
+        return self.root / f"{digest}.png"
+
+    def put(self, img: Image.Image) -> str:
+        img = load_image(img)
+        ref = image_ref(img)
+        path = self._path(ref)
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            img.save(tmp, format="PNG", compress_level=1)
+            os.replace(tmp, path)  # atomic: readers never see half a file
+            self._evict()
+        self._remember(ref, img)
+        return ref
+
+    def get(self, ref: str) -> Image.Image:
+        with self._lock:
+            if ref in self._cache:
+                self._cache.move_to_end(ref)
+                return self._cache[ref]
+        path = self._path(ref)
+        if not path.exists():
+            raise ImageError(f"{ref}: not in the image store {self.root} (evicted or never stored)")
+        img = load_image(path)
+        self._remember(ref, img)
+        return img
+
+    def _remember(self, ref: str, img: Image.Image) -> None:
+        with self._lock:
+            self._cache[ref] = img
+            self._cache.move_to_end(ref)
+            while len(self._cache) > self._cache_items:
+                self._cache.popitem(last=False)
+
+    def _evict(self) -> None:
+        files = sorted(self.root.glob("*.png"), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in files)
+        for p in files:
+            if total <= self.max_bytes:
+                break
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
+            with self._lock:
+                self._cache.pop(REF_PREFIX + p.stem, None)

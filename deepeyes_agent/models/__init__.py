@@ -1,0 +1,42 @@
+"""The tiny-model kit: tokenizer, processor, a Qwen2.5-VL-architecture model, and the default model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .processor import ImageOnlyQwenVLProcessor, load_processor
+from .tiny import TinyModelSpec, build_processor, build_tiny_model
+
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("DEEPEYES_AGENT_HOME", Path.home() / ".cache" / "deepeyes-agent"))
+
+
+def default_model_dir() -> Path:
+    """The embedded default model: the shipped checkpoint when present, else the tiny random model
+    built once (deterministically, offline) into the cache."""
+    if (SHIPPED_MODEL_DIR / "config.json").exists():
+        return SHIPPED_MODEL_DIR
+    target = home_dir() / "models" / "tiny-random-v1"
+    if not (target / "config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
+        try:
+            build_tiny_model(tmp)
+            if not (target / "config.json").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+__all__ = [
+    "ImageOnlyQwenVLProcessor", "TinyModelSpec", "build_processor", "build_tiny_model",
+    "default_model_dir", "load_processor",
+]

@@ -1,0 +1,98 @@
+"""Build a tiny Qwen2.5-VL-architecture model fully offline (random weights; pretraining is separate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, Field
+from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+from .processor import ImageOnlyQwenVLProcessor
+from .tokenizer import build_tokenizer
+
+
+class TinyModelSpec(BaseModel):
+    """Sizes of the tiny model. Defaults: ~2 M parameters, a 448×448 (256-token) maximum view."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+    vision_depth: int = 2
+    vision_hidden: int = 64
+    vision_heads: int = 4
+    vision_intermediate: int = 128
+    min_pixels: int = Field(56 * 56, description="smallest image the processor feeds (pixels)")
+    max_pixels: int = Field(448 * 448, description="largest image the processor feeds (pixels)")
+    max_position_embeddings: int = 8192
+    vocab_size: int = 4096
+    seed: int = 0
+
+
+def build_processor(spec: TinyModelSpec) -> ImageOnlyQwenVLProcessor:
+    tokenizer = build_tokenizer(vocab_size=spec.vocab_size, seed=spec.seed)
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    return ImageOnlyQwenVLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
+
+
+def tiny_config(spec: TinyModelSpec, tokenizer) -> Qwen2_5_VLConfig:
+    head_dim = spec.hidden_size // spec.num_heads
+    half = head_dim // 2  # mrope_section (t, h, w) must sum to head_dim / 2; Qwen's ratio is 2:3:3
+    hw = half * 3 // 8
+    mrope = [half - 2 * hw, hw, hw]
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_kv_heads,
+            max_position_embeddings=spec.max_position_embeddings,
+            rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=spec.vision_depth,
+            hidden_size=spec.vision_hidden,
+            intermediate_size=spec.vision_intermediate,
+            num_heads=spec.vision_heads,
+            out_hidden_size=spec.hidden_size,
+            fullatt_block_indexes=[spec.vision_depth - 1],
+            window_size=112,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
+
+
+def build_tiny_model(out_dir: str | Path | None = None, spec: TinyModelSpec | None = None):
+    """Build (and optionally save) a random tiny model and its processor; deterministic for ``spec.seed``."""
+    spec = spec or TinyModelSpec()
+    processor = build_processor(spec)
+    config = tiny_config(spec, processor.tokenizer)
+    torch.manual_seed(spec.seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out_dir)
+        processor.save_pretrained(out_dir)
+    return model, processor

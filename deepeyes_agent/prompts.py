@@ -1,0 +1,65 @@
+"""Token-level prompt and observation builder.
+
+The prompt is rendered once by the chat template and tokenised once; every observation is tokenised
+on its own (it starts right after the model's ``<|im_end|>``, a special token, so token boundaries
+cannot shift) and appended as ids. Each image placeholder (one ``<|image_pad|>``) is expanded to the
+processor's grid: one pad per merged patch. Earlier text is never re-tokenised.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from .protocol import ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, user_text
+
+
+class PromptBuilder:
+    def __init__(self, processor, system_prompt: str = SYSTEM_PROMPT):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.image_processor = processor.image_processor
+        self.system_prompt = system_prompt
+        convert = self.tokenizer.convert_tokens_to_ids
+        self.image_token_id = convert("<|image_pad|>")
+        self.vision_start_id = convert("<|vision_start|>")
+        self.vision_end_id = convert("<|vision_end|>")
+        self.eos_token_id = convert("<|im_end|>")
+
+    def num_image_tokens(self, image: Image.Image) -> int:
+        patches = self.image_processor.get_number_of_image_patches(image.height, image.width, {})
+        return patches // (self.image_processor.merge_size**2)
+
+    def messages(self, question: str, options: list[str] | None = None) -> list[dict]:
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text(question, options)}]},
+        ]
+
+    def prompt_ids(self, image: Image.Image, question: str, options: list[str] | None = None) -> list[int]:
+        text = self.processor.apply_chat_template(
+            self.messages(question, options), tokenize=False, add_generation_prompt=True
+        )
+        return self.expand(self._encode(text), [image])
+
+    def observation_ids(self, crop: Image.Image) -> list[int]:
+        return self.expand(self._encode(OBSERVATION_TEMPLATE), [crop])
+
+    def error_observation_ids(self, message: str) -> list[int]:
+        return self._encode(ERROR_OBSERVATION_TEMPLATE.format(message=message))
+
+    def expand(self, ids: list[int], images: list[Image.Image]) -> list[int]:
+        """Replace the k-th single ``<|image_pad|>`` by the k-th image's token count."""
+        positions = [i for i, t in enumerate(ids) if t == self.image_token_id]
+        if len(positions) != len(images):
+            raise ValueError(f"{len(positions)} image placeholders for {len(images)} images")
+        out: list[int] = []
+        last = 0
+        for pos, image in zip(positions, images):
+            out.extend(ids[last:pos])
+            out.extend([self.image_token_id] * self.num_image_tokens(image))
+            last = pos + 1
+        out.extend(ids[last:])
+        return out
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

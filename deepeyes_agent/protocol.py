@@ -1,0 +1,70 @@
+"""The DeepEyes prompt protocol, verbatim (DEEPEYES_SPEC §1).
+
+These strings are what the released DeepEyes-7B checkpoint was trained on; keep them byte-exact
+for parity (including the ``"required":["bbox"]`` quirk and the trailing double spaces).
+"""
+
+from __future__ import annotations
+
+TOOL_NAME = "image_zoom_in_tool"
+
+TOOL_SCHEMA_JSON = (
+    '{"type":"function","function":{"name":"image_zoom_in_tool","description":"Zoom in on a specific '
+    'region of an image by cropping it based on a bounding box (bbox) and an optional object label.",'
+    '"parameters":{"type":"object","properties":{"bbox_2d":{"type":"array","items":{"type":"number"},'
+    '"minItems":4,"maxItems":4,"description":"The bounding box of the region to zoom in, as [x1, y1, x2, '
+    'y2], where (x1, y1) is the top-left corner and (x2, y2) is the bottom-right corner."},"label":'
+    '{"type":"string","description":"The name or label of the object in the specified bounding box '
+    '(optional)."}},"required":["bbox"]}}}'
+)
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant.\n"
+    "\n"
+    "# Tools\n"
+    "You may call one or more functions to assist with the user query.\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n"
+    "<tools>\n"
+    f"{TOOL_SCHEMA_JSON}\n"
+    "</tools>\n"
+    "\n"
+    "# How to call a tool\n"
+    "Return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n"
+    "<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n'
+    "</tool_call>\n"
+    "\n"
+    "**Example**:  \n"
+    "<tool_call>  \n"
+    '{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [10, 20, 100, 200], "label": "the apple on the desk"}}  \n'
+    "</tool_call>"
+)
+
+USER_SUFFIX = (
+    "\nThink first, call **image_zoom_in_tool** if needed, then answer. Format strictly as:  "
+    "<think>...</think>  <tool_call>...</tool_call> (if tools needed)  <answer>...</answer> "
+)
+
+# Raw text of the turns appended after the model's <|im_end|> (DEEPEYES_SPEC §1.3). The image
+# placeholder is a single <|image_pad|>; the prompt builder expands it to the processor's grid.
+VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+OBSERVATION_TEMPLATE = (
+    "\n<|im_start|>user\n<tool_response>" + VISION_PLACEHOLDER + USER_SUFFIX
+    + "</tool_response><|im_end|>\n<|im_start|>assistant\n"
+)
+ERROR_OBSERVATION_TEMPLATE = "\n<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
+
+# DeepEyes' error texts for invalid tool calls (visual_toolbox_v2).
+ERR_INVALID_FORMAT = "Error: Invalid tool call format: {raw}. Error: {exc}"
+ERR_INVALID_BOX = "Error: ZOOM IN ARGUMENTS ARE INVALID"
+ERR_UNKNOWN_TOOL = "Error: Unknown tool name: {name}"
+
+OPTION_LETTERS = "ABCDEF"
+
+
+def user_text(question: str, options: list[str] | None = None) -> str:
+    """The user text after the image: V* eval layout when options are given, else question + suffix."""
+    if options:
+        lines = "".join(f"{OPTION_LETTERS[i]}. {opt}\n" for i, opt in enumerate(options))
+        return f"Question: {question}\nOptions: \n{lines}\n" + USER_SUFFIX
+    return question + USER_SUFFIX

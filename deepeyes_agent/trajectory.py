@@ -1,0 +1,104 @@
+"""The Trajectory: the contract between the graph and rl/.
+
+Token-faithful: the training sequence is exactly ``prompt_ids`` followed by every segment's ids in
+order. Actions carry their rollout logprobs; observations carry the crop they add (or an error text).
+Images are references into the :class:`~deepeyes_agent.images.ImageStore`, in sequence order.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+
+class ActionSegment(BaseModel):
+    kind: Literal["action"] = "action"
+    token_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: str
+    think: str | None = None
+    answer: str | None = None
+    tool_call: dict | None = Field(None, description="{'name', 'arguments'} of the executed call, or {'raw'} when unparsable")
+    format_errors: list[str] = Field(default_factory=list)
+
+
+class ObservationSegment(BaseModel):
+    kind: Literal["observation"] = "observation"
+    token_ids: list[int]
+    image: str | None = Field(None, description="reference of the crop this observation shows")
+    error: str | None = Field(None, description="DeepEyes error text shown to the model")
+    reason: str | None = Field(None, description="why the call failed, for people")
+    box_model: list[float] | None = None
+    box_original: list[int] | None = None
+
+
+Segment = ActionSegment | ObservationSegment
+
+
+class Trajectory(BaseModel):
+    prompt_ids: list[int]
+    segments: list[ActionSegment | ObservationSegment] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list, description="image references in sequence order: original, crops")
+    question: str = ""
+    options: list[str] | None = None
+    answer: str | None = None
+    stop_reason: str | None = None
+    truncated: bool = False
+
+    @property
+    def actions(self) -> list[ActionSegment]:
+        return [s for s in self.segments if isinstance(s, ActionSegment)]
+
+    @property
+    def observations(self) -> list[ObservationSegment]:
+        return [s for s in self.segments if isinstance(s, ObservationSegment)]
+
+    @computed_field
+    @property
+    def turns(self) -> int:
+        return len(self.actions)
+
+    @computed_field
+    @property
+    def tool_calls(self) -> int:
+        """Turns followed by an observation, errors included (DeepEyes' ``agent/tool_call_mean``)."""
+        return len(self.observations)
+
+    @computed_field
+    @property
+    def tool_errors(self) -> int:
+        return sum(1 for o in self.observations if o.error is not None)
+
+    @computed_field
+    @property
+    def crops(self) -> int:
+        return sum(1 for o in self.observations if o.image is not None)
+
+    @property
+    def format_ok(self) -> bool:
+        return all(not a.format_errors for a in self.actions)
+
+    def input_ids(self) -> list[int]:
+        ids = list(self.prompt_ids)
+        for seg in self.segments:
+            ids.extend(seg.token_ids)
+        return ids
+
+    def response_ids(self) -> list[int]:
+        return self.input_ids()[len(self.prompt_ids):]
+
+    def action_mask(self) -> list[int]:
+        """1 on generated tokens, 0 on prompt and observation tokens, over :meth:`input_ids`."""
+        mask = [0] * len(self.prompt_ids)
+        for seg in self.segments:
+            mask.extend([1 if seg.kind == "action" else 0] * len(seg.token_ids))
+        return mask
+
+    def rollout_logprobs(self) -> list[float]:
+        """Logprobs aligned with :meth:`input_ids` (0.0 where the mask is 0)."""
+        out = [0.0] * len(self.prompt_ids)
+        for seg in self.segments:
+            out.extend(seg.logprobs if isinstance(seg, ActionSegment) else [0.0] * len(seg.token_ids))
+        return out

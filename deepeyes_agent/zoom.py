@@ -1,0 +1,154 @@
+"""The zoom-in tool: map a box from the model's frame to the ORIGINAL image, validate, crop.
+
+Frames (DESIGN.md "Coordinate frames"):
+- ``qwen2.5``: absolute pixels of the image the processor fed the model (smart-resized).
+- ``qwen3``: a 0..1000 normalised frame.
+- ``original``: pixels of the original image — what DeepEyes does (``deepeyes_parity``); right only
+  while the original is under the processor's max_pixels.
+After mapping, as in DeepEyes: clamp to the image, require a short side > ``min_side`` original
+pixels and aspect ≤ ``max_aspect``, and crop the first (original) image at full resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, Field, field_validator
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+from .protocol import ERR_INVALID_BOX, ERR_UNKNOWN_TOOL, TOOL_NAME
+
+
+class CoordinateFrame(str, Enum):
+    QWEN25_PIXELS = "qwen2.5"
+    NORM_1000 = "qwen3"
+    ORIGINAL = "original"
+
+
+class ZoomArgs(BaseModel):
+    """Arguments of ``image_zoom_in_tool`` (DeepEyes schema)."""
+
+    bbox_2d: list[float] = Field(
+        ..., min_length=4, max_length=4,
+        description="The bounding box of the region to zoom in, as [x1, y1, x2, y2], where (x1, y1) is the "
+        "top-left corner and (x2, y2) is the bottom-right corner.",
+    )
+    label: str | None = Field(None, description="The name or label of the object in the specified bounding box (optional).")
+
+    @field_validator("bbox_2d")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("bbox_2d has a non-finite coordinate")
+        return v
+
+
+class ZoomConfig(BaseModel):
+    """How boxes are read and which crops are allowed."""
+
+    frame: CoordinateFrame = CoordinateFrame.QWEN25_PIXELS
+    deepeyes_parity: bool = Field(False, description="treat boxes as original-image pixels, as DeepEyes did")
+    min_side: float = Field(30.0, description="the crop's short side must exceed this many ORIGINAL pixels")
+    max_aspect: float = 100.0
+
+    @property
+    def effective_frame(self) -> CoordinateFrame:
+        return CoordinateFrame.ORIGINAL if self.deepeyes_parity else self.frame
+
+
+@dataclass(frozen=True)
+class ViewGeometry:
+    """The original image's size and the size of the view the model was fed."""
+
+    width: int
+    height: int
+    view_width: int
+    view_height: int
+
+    @classmethod
+    def for_image(cls, width: int, height: int, image_processor) -> "ViewGeometry":
+        factor = image_processor.patch_size * image_processor.merge_size
+        size = image_processor.size
+        min_px = size["shortest_edge"] if "shortest_edge" in size else size["min_pixels"]
+        max_px = size["longest_edge"] if "longest_edge" in size else size["max_pixels"]
+        vh, vw = smart_resize(height, width, factor=factor, min_pixels=min_px, max_pixels=max_px)
+        return cls(width, height, vw, vh)
+
+
+class ZoomError(Exception):
+    """An invalid tool call: ``observation`` is the DeepEyes error text, ``reason`` says why for humans."""
+
+    def __init__(self, observation: str, reason: str):
+        super().__init__(reason)
+        self.observation = observation
+        self.reason = reason
+
+
+@dataclass
+class ZoomResult:
+    crop: Image.Image
+    box_model: tuple[float, float, float, float]
+    box_original: tuple[int, int, int, int]
+
+
+def map_box(box: list[float], geom: ViewGeometry, frame: CoordinateFrame) -> tuple[float, float, float, float]:
+    """A box in ``frame`` → original-image pixels (not yet clamped)."""
+    x1, y1, x2, y2 = box
+    if frame is CoordinateFrame.ORIGINAL:
+        sx = sy = 1.0
+    elif frame is CoordinateFrame.QWEN25_PIXELS:
+        sx, sy = geom.width / geom.view_width, geom.height / geom.view_height
+    else:
+        sx, sy = geom.width / 1000.0, geom.height / 1000.0
+    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
+
+
+def validate_box(box: tuple[float, float, float, float], geom: ViewGeometry, cfg: ZoomConfig) -> tuple[int, int, int, int]:
+    """Clamp to the image and apply DeepEyes' size rules; returns integer pixel bounds."""
+    x1, y1, x2, y2 = box
+    x1, y1 = max(0.0, x1), max(0.0, y1)
+    x2, y2 = min(float(geom.width), x2), min(float(geom.height), y2)
+    if not (x1 < x2 and y1 < y2):
+        raise ZoomError(ERR_INVALID_BOX, f"empty box after clamping to the image: {box}")
+    w, h = x2 - x1, y2 - y1
+    if min(w, h) <= cfg.min_side:
+        raise ZoomError(ERR_INVALID_BOX, f"box too small: {w:.0f}x{h:.0f} original px, short side must exceed {cfg.min_side:g}")
+    if max(w, h) / min(w, h) > cfg.max_aspect:
+        raise ZoomError(ERR_INVALID_BOX, f"box aspect {max(w, h) / min(w, h):.0f}:1 exceeds {cfg.max_aspect:g}:1")
+    ix1, iy1 = math.floor(x1), math.floor(y1)
+    ix2, iy2 = min(geom.width, math.ceil(x2)), min(geom.height, math.ceil(y2))
+    return ix1, iy1, ix2, iy2
+
+
+def zoom(image: Image.Image, arguments: Any, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:
+    """Execute ``image_zoom_in_tool`` on the ORIGINAL image; raises :class:`ZoomError` on a bad call."""
+    if not isinstance(arguments, dict):
+        raise ZoomError(ERR_INVALID_BOX, f"arguments must be an object, got {type(arguments).__name__}")
+    if "bbox_2d" not in arguments:
+        raise ZoomError("Error: 'bbox_2d'", "missing bbox_2d")
+    try:
+        args = ZoomArgs.model_validate(arguments)
+    except Exception as exc:  # pydantic ValidationError: wrong arity, strings, NaN/inf
+        raise ZoomError(ERR_INVALID_BOX, f"invalid bbox_2d {arguments.get('bbox_2d')!r}: {_first_error(exc)}") from exc
+    box_model = tuple(args.bbox_2d)
+    bounds = validate_box(map_box(args.bbox_2d, geom, cfg.effective_frame), geom, cfg)
+    return ZoomResult(crop=image.crop(bounds), box_model=box_model, box_original=bounds)
+
+
+def execute_call(name: str | None, arguments: Any, image: Image.Image, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:
+    """Dispatch a parsed tool call by name (only the zoom tool exists)."""
+    if name != TOOL_NAME:
+        raise ZoomError(ERR_UNKNOWN_TOOL.format(name=name), f"unknown tool {name!r}")
+    return zoom(image, arguments, geom, cfg)
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        e = errors()[0]
+        return f"{e.get('msg')}"
+    return str(exc)

@@ -1,0 +1,41 @@
+"""Graph state and configuration of the visual agent.
+
+State values are JSON-native (strings, numbers, lists, dicts) so any checkpointer, ``langgraph dev``
+and a JSON trace can hold them; images are ``sha256:`` references into the image store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from deepeyes_agent.backends.base import SamplingParams
+from deepeyes_agent.protocol import SYSTEM_PROMPT
+from deepeyes_agent.zoom import ZoomConfig
+
+
+class VisualAgentState(TypedDict, total=False):
+    # input: either image + question (+ options) or messages with an image content block
+    messages: Annotated[list[AnyMessage], add_messages]
+    image: str
+    question: str
+    options: list[str] | None
+    # working state
+    trajectory: dict[str, Any]
+    pending_call: dict[str, Any] | None
+    # output
+    answer: str | None
+
+
+class AgentConfig(BaseModel):
+    """Episode bounds and decoding (DeepEyes: 5 turns, 28,672-token context, temperature 1 in RL)."""
+
+    max_turns: int = Field(5, ge=1, description="model turns per episode; at most max_turns - 1 crops")
+    max_context_tokens: int = Field(28672, ge=64, description="prompt + all turns and observations")
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    zoom: ZoomConfig = Field(default_factory=ZoomConfig)
+    system_prompt: str = SYSTEM_PROMPT

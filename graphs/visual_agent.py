@@ -1,0 +1,197 @@
+"""The think → zoom → answer agent as a LangGraph ``StateGraph``.
+
+    START → prepare → policy ─┬─(tool call)→ zoom ─┬→ policy …
+                              └─(answer / stop)──→ finish → END    └─(context full)→ finish
+
+One graph serves ``ask``, evaluation and RL rollouts. The policy node calls a token-level backend;
+the zoom node crops the ORIGINAL image and appends the observation as token ids. Malformed model
+output never raises: it becomes an error observation (the episode goes on) or a recorded stop reason.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableLambda
+from langgraph.graph import END, START, StateGraph
+
+from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest
+from deepeyes_agent.images import ImageStore
+from deepeyes_agent.parser import parse_turn
+from deepeyes_agent.prompts import PromptBuilder
+from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
+from deepeyes_agent.zoom import ViewGeometry, ZoomError, execute_call
+
+from .inputs import from_messages, resolve_image
+from .state import AgentConfig, VisualAgentState
+
+
+def _emit(event: dict) -> None:
+    """Send a step to ``stream_mode="custom"`` listeners (a no-op outside a streaming run)."""
+    try:
+        from langgraph.config import get_stream_writer
+
+        get_stream_writer()(event)
+    except (RuntimeError, LookupError, KeyError):
+        pass
+
+
+class _Episode:
+    """The node functions; they close over the backend, prompt builder, store and config."""
+
+    def __init__(self, backend: Backend, builder: PromptBuilder, config: AgentConfig, store: ImageStore, name: str):
+        self.backend = backend
+        self.builder = builder
+        self.config = config
+        self.store = store
+        self.name = name
+
+    # -- prepare ---------------------------------------------------------------------------------
+    def prepare(self, state: VisualAgentState) -> dict:
+        messages = state.get("messages") or []
+        if messages and isinstance(messages[-1], HumanMessage):
+            ref, question = from_messages(messages, self.store)
+            options = None
+        else:
+            if not state.get("image") or not state.get("question"):
+                raise ValueError("visual agent input needs 'image' and 'question', or messages with an image block")
+            ref, question, options = resolve_image(state["image"], self.store), state["question"], state.get("options")
+        image = self.store.get(ref)
+        traj = Trajectory(
+            prompt_ids=self.builder.prompt_ids(image, question, options),
+            images=[ref], question=question, options=options,
+        )
+        return {"image": ref, "question": question, "trajectory": traj.model_dump(), "pending_call": None, "answer": None}
+
+    # -- policy ----------------------------------------------------------------------------------
+    def _request(self, state: VisualAgentState) -> tuple[Trajectory, GenerationRequest | None]:
+        traj = Trajectory.model_validate(state["trajectory"])
+        remaining = self.config.max_context_tokens - len(traj.input_ids())
+        if remaining <= 0:
+            traj.stop_reason, traj.truncated = "context_budget", True
+            return traj, None
+        sampling = self.config.sampling
+        update = {"max_tokens": min(sampling.max_tokens, remaining)}
+        if sampling.seed is not None:
+            update["seed"] = sampling.seed + traj.turns
+        request = GenerationRequest(
+            prompt_ids=traj.input_ids(),
+            images=[self.store.get(r) for r in traj.images],
+            sampling=sampling.model_copy(update=update),
+        )
+        return traj, request
+
+    def _apply(self, traj: Trajectory, completion: Completion | None) -> dict:
+        pending = None
+        if completion is not None:
+            parsed = parse_turn(completion.text)
+            call = parsed.tool_call.model_dump(exclude={"raw"} if parsed.tool_call.error is None else set()) if parsed.tool_call else None
+            traj.segments.append(ActionSegment(
+                token_ids=completion.token_ids, logprobs=completion.logprobs, text=completion.text,
+                finish_reason=completion.finish_reason, think=parsed.think, answer=parsed.answer,
+                tool_call=call, format_errors=parsed.format_errors,
+            ))
+            _emit({"event": "turn", "turn": traj.turns, "think": parsed.think, "answer": parsed.answer, "tool_call": call})
+            if parsed.answer is not None:
+                traj.answer, traj.stop_reason = parsed.answer, "answer"
+                traj.truncated = completion.finish_reason == "length"
+            elif completion.finish_reason == "length":
+                traj.stop_reason, traj.truncated = "length", True
+            elif not completion.token_ids or not completion.text.strip():
+                traj.stop_reason = "empty"
+            elif parsed.tool_call is None:
+                traj.stop_reason = "no_tool_call"
+            elif traj.turns >= self.config.max_turns:
+                traj.stop_reason = "max_turns"
+            else:
+                pending = call
+        return {"trajectory": traj.model_dump(), "pending_call": pending}
+
+    def policy(self, state: VisualAgentState) -> dict:
+        traj, request = self._request(state)
+        return self._apply(traj, None if request is None else self.backend.generate([request])[0])
+
+    async def apolicy(self, state: VisualAgentState) -> dict:
+        traj, request = self._request(state)
+        return self._apply(traj, None if request is None else await self.backend.agenerate(request))
+
+    # -- zoom ------------------------------------------------------------------------------------
+    def zoom(self, state: VisualAgentState) -> dict:
+        traj = Trajectory.model_validate(state["trajectory"])
+        call = state["pending_call"] or {}
+        original = self.store.get(traj.images[0])  # always the first image: never a crop of a crop
+        if call.get("error"):
+            seg = ObservationSegment(token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments")
+        else:
+            geom = ViewGeometry.for_image(original.width, original.height, self.builder.image_processor)
+            try:
+                result = execute_call(call.get("name"), call.get("arguments"), original, geom, self.config.zoom)
+            except ZoomError as exc:
+                seg = ObservationSegment(token_ids=[], error=exc.observation, reason=exc.reason)
+            else:
+                seg = ObservationSegment(
+                    token_ids=self.builder.observation_ids(result.crop), image=self.store.put(result.crop),
+                    box_model=list(result.box_model), box_original=list(result.box_original),
+                )
+        if seg.error is not None:
+            seg.token_ids = self.builder.error_observation_ids(seg.error)
+        if len(traj.input_ids()) + len(seg.token_ids) >= self.config.max_context_tokens:
+            traj.stop_reason, traj.truncated = "context_budget", True  # as DeepEyes: stop without appending
+        else:
+            traj.segments.append(seg)
+            if seg.image is not None:
+                traj.images.append(seg.image)
+        _emit({"event": "zoom", "box_model": seg.box_model, "box_original": seg.box_original, "crop": seg.image, "error": seg.error})
+        return {"trajectory": traj.model_dump(), "pending_call": None}
+
+    # -- finish ----------------------------------------------------------------------------------
+    def finish(self, state: VisualAgentState) -> dict:
+        traj = Trajectory.model_validate(state["trajectory"])
+        out: dict = {"answer": traj.answer}
+        if state.get("messages"):
+            out["messages"] = [AIMessage(
+                content=traj.answer if traj.answer is not None else "",
+                name=self.name,
+                response_metadata={"stop_reason": traj.stop_reason, "turns": traj.turns, "crops": traj.crops},
+            )]
+        return out
+
+
+def _after_policy(state: VisualAgentState) -> str:
+    return "zoom" if state.get("pending_call") else "finish"
+
+
+def _after_zoom(state: VisualAgentState) -> str:
+    return "finish" if state["trajectory"].get("stop_reason") else "policy"
+
+
+def create_visual_agent(
+    backend: Backend,
+    *,
+    processor=None,
+    config: AgentConfig | None = None,
+    store: ImageStore | None = None,
+    checkpointer=None,
+    interrupt_before: list[str] | None = None,
+    name: str = "visual_agent",
+):
+    """A compiled LangGraph agent that thinks, zooms into its image, and answers.
+
+    ``backend`` is any token-level backend (transformers, vLLM, scripted); ``processor`` defaults to
+    ``backend.processor``. Input: ``{"image": path | "sha256:…" | data URL, "question": str,
+    "options": [..]}`` or ``{"messages": [HumanMessage([image block, text])]}``. Output state holds
+    ``answer`` and ``trajectory`` (a :class:`~deepeyes_agent.trajectory.Trajectory` as a dict).
+    """
+    config = config or AgentConfig()
+    episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
+                       config, store or ImageStore(), name)
+    graph = StateGraph(VisualAgentState)
+    graph.add_node("prepare", episode.prepare)
+    graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))
+    graph.add_node("zoom", episode.zoom)
+    graph.add_node("finish", episode.finish)
+    graph.add_edge(START, "prepare")
+    graph.add_edge("prepare", "policy")
+    graph.add_conditional_edges("policy", _after_policy, ["zoom", "finish"])
+    graph.add_conditional_edges("zoom", _after_zoom, ["policy", "finish"])
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, interrupt_before=interrupt_before, name=name)
