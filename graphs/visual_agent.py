@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.parser import parse_turn
+from deepeyes_agent.parser import parse_turn, strip_end
 from deepeyes_agent.prompts import PromptBuilder
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
 from deepeyes_agent.zoom import ViewGeometry, ZoomError, execute_call
@@ -96,7 +96,7 @@ class _Episode:
                 traj.truncated = completion.finish_reason == "length"
             elif completion.finish_reason == "length":
                 traj.stop_reason, traj.truncated = "length", True
-            elif not completion.token_ids or not completion.text.strip():
+            elif not strip_end(completion.text).strip():
                 traj.stop_reason = "empty"
             elif parsed.tool_call is None:
                 traj.stop_reason = "no_tool_call"

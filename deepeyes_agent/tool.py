@@ -1,0 +1,53 @@
+"""``image_zoom_in_tool`` as an ordinary LangChain tool, bound to one image.
+
+Usable in any LangChain/LangGraph agent: the ToolMessage content is the crop as a standard image
+content block, the artifact carries the boxes. An invalid call returns DeepEyes' error text as the
+tool output, so the agent can retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from langchain_core.tools import StructuredTool
+from PIL import Image
+
+from .protocol import TOOL_NAME
+from .zoom import CoordinateFrame, ViewGeometry, ZoomArgs, ZoomConfig, ZoomError, zoom
+
+_DESCRIPTION = (
+    "Zoom in on a specific region of an image by cropping it based on a bounding box (bbox) and an "
+    "optional object label."
+)
+
+
+def image_block(img: Image.Image) -> dict:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return {"type": "image", "base64": base64.b64encode(buf.getvalue()).decode(), "mime_type": "image/png"}
+
+
+def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConfig | None = None) -> StructuredTool:
+    """A tool that crops ``image``. Boxes are read in ``config.frame``; the Qwen2.5 pixel frame needs the
+    ``image_processor`` that produced the model's view (without one, the view is the original)."""
+    config = config or ZoomConfig()
+    if image_processor is not None:
+        geom = ViewGeometry.for_image(image.width, image.height, image_processor)
+    else:
+        if config.effective_frame is CoordinateFrame.QWEN25_PIXELS:
+            config = config.model_copy(update={"frame": CoordinateFrame.ORIGINAL})
+        geom = ViewGeometry(image.width, image.height, image.width, image.height)
+
+    def run(bbox_2d: list[float], label: str | None = None):
+        try:
+            result = zoom(image, {"bbox_2d": bbox_2d, "label": label}, geom, config)
+        except ZoomError as exc:
+            return exc.observation, {"error": exc.reason}
+        artifact = {"box_model": list(result.box_model), "box_original": list(result.box_original), "crop": result.crop}
+        return [image_block(result.crop)], artifact
+
+    return StructuredTool.from_function(
+        func=run, name=TOOL_NAME, description=_DESCRIPTION, args_schema=ZoomArgs,
+        response_format="content_and_artifact",
+    )

@@ -1,0 +1,57 @@
+"""The tiny-model kit: tokenizer, processor round trip, and loading a stock-layout Qwen folder."""
+
+import json
+import shutil
+
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+from deepeyes_agent.models import ImageOnlyQwenVLProcessor, build_processor, load_processor
+from deepeyes_agent.models.tiny import TinyModelSpec
+from deepeyes_agent.models.tokenizer import SPECIAL_TOKENS, TAG_TOKENS, build_tokenizer
+
+
+def test_numbers_are_single_tokens(processor):
+    tok = processor.tokenizer
+    for n in (0, 7, 42, 448, 999):
+        assert len(tok(str(n), add_special_tokens=False).input_ids) == 1
+        assert len(tok(f" {n}", add_special_tokens=False).input_ids) == 1
+    box = tok("[12, 340, 56, 789]", add_special_tokens=False).input_ids
+    assert len(box) == 9  # [ 12 , ␣340 , ␣56 , ␣789 ]
+
+
+def test_special_and_tag_tokens_are_atomic(processor):
+    tok = processor.tokenizer
+    for t in SPECIAL_TOKENS + TAG_TOKENS:
+        ids = tok(t, add_special_tokens=False).input_ids
+        assert len(ids) == 1 and tok.decode(ids) == t
+
+
+def test_tokenizer_is_deterministic():
+    assert build_tokenizer().get_vocab() == build_tokenizer().get_vocab()
+
+
+def test_saved_folder_loads_with_auto_classes(tiny_dir):
+    proc = AutoProcessor.from_pretrained(tiny_dir)
+    assert isinstance(proc, ImageOnlyQwenVLProcessor)  # not a bare tokenizer
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_dir)
+    assert model.config.image_token_id == proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    text = model.config.text_config
+    assert sum(text.rope_parameters["mrope_section"]) == text.hidden_size // text.num_attention_heads // 2
+
+
+def test_stock_qwen_layout_loads_without_torchvision(tiny_dir, tmp_path):
+    """A real Qwen2.5-VL folder names the stock processor (which needs a video processor); we fall back."""
+    stock = tmp_path / "stock"
+    shutil.copytree(tiny_dir, stock)
+    cfg = json.loads((stock / "processor_config.json").read_text())
+    image_cfg = cfg.pop("image_processor")
+    (stock / "preprocessor_config.json").write_text(json.dumps(image_cfg | {"processor_class": "Qwen2_5_VLProcessor"}))
+    (stock / "processor_config.json").write_text(json.dumps(cfg | {"processor_class": "Qwen2_5_VLProcessor"}))
+    proc = load_processor(stock)
+    assert hasattr(proc, "image_processor") and proc.image_processor.size["longest_edge"] == 448 * 448
+    assert proc.chat_template
+
+
+def test_small_max_pixels():
+    proc = build_processor(TinyModelSpec(max_pixels=224 * 224))
+    assert proc.image_processor.get_number_of_image_patches(1500, 2000, {}) // 4 <= 64
