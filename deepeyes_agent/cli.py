@@ -20,6 +20,9 @@ console = Console()
 @app.callback()
 def _main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: a bad model name fails at once
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 @app.command()
