@@ -35,7 +35,7 @@ def ask(
     max_new_tokens: int = typer.Option(256, help="tokens per model turn"),
     temperature: float = typer.Option(0.0, help="0 = greedy"),
     seed: int = typer.Option(0),
-    frame: CoordinateFrame = typer.Option(CoordinateFrame.QWEN25_PIXELS, help="coordinate frame of the model's boxes"),
+    frame: Optional[CoordinateFrame] = typer.Option(None, help="frame of the model's boxes (default: from the model family)"),
     deepeyes_parity: bool = typer.Option(False, help="treat boxes as original-image pixels, as DeepEyes did"),
     save_trace: Optional[Path] = typer.Option(None, help="write a picture of the trajectory (PNG)"),
     save_json: Optional[Path] = typer.Option(None, help="write the trajectory as JSON"),
@@ -47,7 +47,7 @@ def ask(
     from .models import default_model_dir
     from .trace import save_trace as write_trace
     from .trajectory import Trajectory
-    from .zoom import ZoomConfig
+    from .zoom import ZoomConfig, frame_for_model_type
 
     model_dir = model or default_model_dir()
     console.print(f"[dim]model: {model_dir}[/dim]")
@@ -56,7 +56,7 @@ def ask(
     config = AgentConfig(
         max_turns=max_turns,
         sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
-        zoom=ZoomConfig(frame=frame, deepeyes_parity=deepeyes_parity),
+        zoom=ZoomConfig(frame=frame or frame_for_model_type(backend.model.config.model_type), deepeyes_parity=deepeyes_parity),
     )
     agent = create_visual_agent(backend, config=config, store=store)
     result = agent.invoke({"image": str(image), "question": question, "options": option or None})

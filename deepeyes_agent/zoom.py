@@ -29,6 +29,11 @@ class CoordinateFrame(str, Enum):
     ORIGINAL = "original"
 
 
+def frame_for_model_type(model_type: str) -> CoordinateFrame:
+    """The frame a model family grounds in: Qwen3-VL uses 0..1000, Qwen2/2.5-VL absolute pixels."""
+    return CoordinateFrame.NORM_1000 if model_type.startswith("qwen3") else CoordinateFrame.QWEN25_PIXELS
+
+
 class ZoomArgs(BaseModel):
     """Arguments of ``image_zoom_in_tool`` (DeepEyes schema)."""
 

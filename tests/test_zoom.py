@@ -8,7 +8,7 @@ from PIL import Image
 from deepeyes_agent.protocol import ERR_INVALID_BOX
 from deepeyes_agent.tool import make_zoom_tool
 from deepeyes_agent.zoom import (
-    CoordinateFrame, ViewGeometry, ZoomConfig, ZoomError, execute_call, map_box, zoom,
+    CoordinateFrame, ViewGeometry, ZoomConfig, ZoomError, execute_call, frame_for_model_type, map_box, zoom,
 )
 
 GEOM = ViewGeometry(width=2000, height=1500, view_width=504, view_height=378)
@@ -116,3 +116,8 @@ def test_langchain_tool_returns_an_image_block_and_errors_as_text():
 def test_short_side_just_over_30_is_accepted():
     res = zoom(Image.new("RGB", (2000, 1500)), {"bbox_2d": [0, 0, 31, 400]}, GEOM, ZoomConfig(frame=CoordinateFrame.ORIGINAL))
     assert res.crop.size == (31, 400)
+
+
+def test_frame_follows_the_model_family():
+    assert frame_for_model_type("qwen2_5_vl") is CoordinateFrame.QWEN25_PIXELS
+    assert frame_for_model_type("qwen3_vl") is CoordinateFrame.NORM_1000
