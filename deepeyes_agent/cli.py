@@ -53,7 +53,8 @@ def ask(
     console.print(f"[dim]model: {model_dir}[/dim]")
     backend = TransformersBackend.from_pretrained(model_dir)
     store = ImageStore()
-    config = AgentConfig(
+    config = AgentConfig.for_model(
+        model_dir,
         max_turns=max_turns,
         sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
         zoom=ZoomConfig(frame=frame or frame_for_model_type(backend.model.config.model_type), deepeyes_parity=deepeyes_parity),
@@ -68,6 +69,86 @@ def ask(
         save_json.parent.mkdir(parents=True, exist_ok=True)
         save_json.write_text(json.dumps(traj.model_dump(mode="json"), indent=1))
         console.print(f"trajectory JSON: {save_json}")
+
+
+@app.command()
+def zoomworld(
+    out_dir: Path = typer.Argument(..., help="folder for zoomworld.jsonl and images/"),
+    n: int = typer.Option(500, "--n", help="rows to write"),
+    seed: int = typer.Option(0, help="any seed gives a fresh, valid set"),
+    attribute_share: float = typer.Option(0.7, help="share of attribute (zoom-needing) questions"),
+) -> None:
+    """Write a zoom-world benchmark (V*-style rows with ground-truth boxes)."""
+    from .data.zoomworld import generate
+
+    path = generate(out_dir, n, seed, attribute_share=attribute_share)
+    console.print(f"wrote {n} rows to {path}")
+
+
+@app.command()
+def pretrain(
+    out: Path = typer.Option(..., help="run folder (resumes from its checkpoint when present)"),
+    steps: Optional[int] = typer.Option(None, help="optimizer steps"),
+    batch_size: Optional[int] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None),
+    threads: Optional[int] = typer.Option(None, help="torch threads"),
+    config: Optional[Path] = typer.Option(None, exists=True, help="YAML with PretrainConfig fields"),
+    export: Optional[Path] = typer.Option(None, help="copy the final model (no optimizer state) here"),
+) -> None:
+    """Pretrain the tiny model on zoom-world skills: grounding, crop reading, direct answers, tool syntax."""
+    import shutil
+
+    from .pretrain.config import PretrainConfig
+    from .pretrain.train import run
+
+    overrides = {"out": out, "steps": steps, "batch_size": batch_size, "seed": seed, "threads": threads}
+    cfg = PretrainConfig.from_yaml(config, **overrides) if config else PretrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    checkpoint = run(cfg, log=console.print)
+    if export:
+        shutil.rmtree(export, ignore_errors=True)
+        shutil.copytree(checkpoint, export, ignore=shutil.ignore_patterns("trainer_state.pt", "COMPLETE"))
+        console.print(f"exported the model to {export}")
+
+
+@app.command(name="eval")
+def evaluate(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="benchmark JSONL (images relative to its folder)"),
+    out: Path = typer.Option(..., help="writes rows.jsonl and summary.json here"),
+    mode: str = typer.Option("tool", help="tool | direct | oracle | ground"),
+    model: Optional[Path] = typer.Option(None, help="local model folder (default: the embedded model)"),
+    seed: int = typer.Option(0),
+    samples: int = typer.Option(1, help="repeat over K seeds; report mean ± std"),
+    option_order: str = typer.Option("shuffle", help="shuffle | cycle | fixed (DeepEyes' V* eval: fixed, answer always A)"),
+    limit: Optional[int] = typer.Option(None, help="first N rows only"),
+    concurrency: int = typer.Option(8, help="episodes in flight; the backend batches them"),
+    max_turns: int = typer.Option(5),
+    max_new_tokens: int = typer.Option(128),
+    temperature: float = typer.Option(0.0),
+    strict: bool = typer.Option(False, help="stop at the first bad row instead of skipping it"),
+) -> None:
+    """Evaluate a model on a V*/HR-Bench/zoom-world JSONL; prints the summary."""
+    from rich.progress import Progress
+
+    from .backends import SamplingParams, TransformersBackend
+    from .eval.rows import load_rows
+    from .eval.runner import EvalConfig, run_eval
+    from .graphs import AgentConfig
+    from .models import default_model_dir
+
+    cfg = EvalConfig(data=data, out=out, mode=mode, seed=seed, samples=samples, option_order=option_order,
+                     limit=limit, concurrency=concurrency, strict=strict)
+    model_dir = model or default_model_dir()
+    backend = TransformersBackend.from_pretrained(model_dir)
+    agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, max_turns=max_turns,
+                                  sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    n_rows = len(load_rows(data)[0])
+    total = min(n_rows, limit or n_rows) * samples
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"eval {mode}", total=total)
+        summary = run_eval(cfg, backend, agent, progress=lambda: bar.advance(task))
+    console.print_json(json.dumps({k: v for k, v in summary.items() if k != "skipped"}))
+    if summary["skipped"]:
+        console.print(f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {out / 'summary.json'})")
 
 
 def print_trajectory(traj) -> None:

@@ -39,3 +39,15 @@ class AgentConfig(BaseModel):
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     zoom: ZoomConfig = Field(default_factory=ZoomConfig)
     system_prompt: str = SYSTEM_PROMPT
+
+    @classmethod
+    def for_model(cls, model_dir, model_type: str | None = None, **overrides) -> "AgentConfig":
+        """Defaults a model folder asks for (its ``deepeyes_agent.json`` system prompt; the box frame of
+        its family), then ``overrides``."""
+        from deepeyes_agent.models import agent_defaults
+        from deepeyes_agent.zoom import frame_for_model_type
+
+        values = {k: v for k, v in agent_defaults(model_dir).items() if k in cls.model_fields}
+        if model_type is not None:
+            values["zoom"] = ZoomConfig(frame=frame_for_model_type(model_type))
+        return cls(**{**values, **overrides})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -11,6 +12,17 @@ from .processor import ImageOnlyQwenVLProcessor, load_processor
 from .tiny import TinyModelSpec, build_processor, build_tiny_model
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+AGENT_DEFAULTS_FILE = "deepeyes_agent.json"
+
+
+def agent_defaults(model_dir: str | Path) -> dict:
+    """What a model folder says about how to prompt it (e.g. ``system_prompt``); empty for plain Qwen folders."""
+    path = Path(model_dir) / AGENT_DEFAULTS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_agent_defaults(model_dir: str | Path, **defaults) -> None:
+    (Path(model_dir) / AGENT_DEFAULTS_FILE).write_text(json.dumps(defaults, indent=1))
 
 
 def home_dir() -> Path:
@@ -37,6 +49,6 @@ def default_model_dir() -> Path:
 
 
 __all__ = [
-    "ImageOnlyQwenVLProcessor", "TinyModelSpec", "build_processor", "build_tiny_model",
-    "default_model_dir", "load_processor",
+    "ImageOnlyQwenVLProcessor", "TinyModelSpec", "agent_defaults", "build_processor", "build_tiny_model",
+    "default_model_dir", "load_processor", "write_agent_defaults",
 ]

@@ -1,0 +1,1 @@
+"""Datasets: the zoom-world generator and benchmark row formats."""

@@ -1,0 +1,180 @@
+"""Run a benchmark through the agent graph and score it.
+
+Modes: ``tool`` — the agent, zooming as it decides; ``direct`` — one turn on the full view, no tool
+executed; ``oracle`` — one turn on the crop of the ground-truth box (an upper bound for zooming);
+``ground`` — "Locate <target>." prompts, scoring the box (IoU, zoom hit) instead of an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..backends.base import GenerationRequest, SamplingParams
+from ..images import ImageError, ImageStore, load_image
+from ..judge import chosen_option
+from ..pretrain.skills import contains, iou, parse_box
+from ..prompts import PromptBuilder
+from ..trajectory import Trajectory
+from ..zoom import ViewGeometry, map_box
+from .rows import EvalRow, load_rows, order_options
+
+Mode = Literal["tool", "direct", "oracle", "ground"]
+
+
+class EvalConfig(BaseModel):
+    data: Path
+    out: Path
+    mode: Mode = "tool"
+    seed: int = 0
+    samples: int = Field(1, ge=1, description="repeat with seeds seed..seed+K-1; report mean ± std")
+    option_order: Literal["shuffle", "cycle", "fixed"] = "shuffle"
+    limit: int | None = None
+    concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
+    oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
+    strict: bool = False
+
+
+def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * (margin - 1) / 2, (y2 - y1) * (margin - 1) / 2
+    return (max(0, math.floor(x1 - gx)), max(0, math.floor(y1 - gy)),
+            min(width, math.ceil(x2 + gx)), min(height, math.ceil(y2 + gy)))
+
+
+def _score_trajectory(row: EvalRow, traj: Trajectory) -> dict:
+    chosen = chosen_option(traj.answer, row.options)
+    record = {
+        "prediction": traj.answer, "chosen": chosen, "correct": chosen == row.answer_index,
+        "turns": traj.turns, "tool_calls": traj.tool_calls, "crops": traj.crops, "tool_errors": traj.tool_errors,
+        "format_ok": traj.format_ok, "stop_reason": traj.stop_reason,
+    }
+    boxes = [o.box_original for o in traj.observations if o.box_original]
+    if row.bbox and boxes:
+        record["iou"] = iou(boxes[0], row.bbox)
+        record["zoom_hit"] = any(contains(b, row.bbox) for b in boxes)
+    return record
+
+
+async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore) -> dict:
+    image = str(row.image)
+    if mode == "oracle":
+        if row.bbox is None:
+            raise ImageError(f"row {row.line}: oracle mode needs a ground-truth bbox")
+        original = load_image(row.image)
+        image = store.put(original.crop(expand_box(row.bbox, cfg.oracle_margin, original.width, original.height)))
+    out = await graph.ainvoke({"image": image, "question": row.question, "options": list(row.options)})
+    return _score_trajectory(row, Trajectory.model_validate(out["trajectory"]))
+
+
+async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_tokens: int) -> dict:
+    if row.bbox is None or not row.target:
+        raise ImageError(f"row {row.line}: ground mode needs 'bbox' and 'target'")
+    img = load_image(row.image)
+    request = GenerationRequest(builder.prompt_ids(img, f"Locate {row.target}."), [img],
+                                SamplingParams(max_tokens=max_tokens, temperature=0.0))
+    completion = await backend.agenerate(request)
+    box = parse_box(completion.text)
+    if box is None:
+        return {"prediction": completion.text, "parsed": False, "iou": 0.0, "zoom_hit": False}
+    geom = ViewGeometry.for_image(img.width, img.height, builder.image_processor)
+    original = map_box(box, geom, frame)
+    return {"prediction": completion.text, "parsed": True, "box": list(original),
+            "iou": iou(original, row.bbox), "zoom_hit": contains(original, row.bbox)}
+
+
+async def _run_all(rows, runner, concurrency: int, progress) -> list[tuple[EvalRow, dict | Exception]]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row):
+        async with gate:
+            try:
+                result = await runner(row)
+            except (ImageError, OSError) as exc:
+                result = exc
+            progress()
+            return row, result
+
+    return await asyncio.gather(*(one(r) for r in rows))
+
+
+def summarise(records: list[dict], mode: Mode) -> dict:
+    n = len(records)
+    summary: dict = {"n": n, "mode": mode}
+    if not n:
+        return summary
+    mean = lambda key: sum(float(r.get(key) or 0) for r in records) / n  # noqa: E731
+    if mode == "ground":
+        summary.update(parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"))
+        return summary
+    by_cat = defaultdict(list)
+    for r in records:
+        by_cat[r["category"]].append(r["correct"])
+    with_box = [r for r in records if "iou" in r]
+    summary.update(
+        accuracy=mean("correct"),
+        per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
+        tool_call_rate=sum(1 for r in records if r["tool_calls"] > 0) / n,
+        mean_crops=mean("crops"), mean_turns=mean("turns"),
+        format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,
+        answered_rate=sum(1 for r in records if r["prediction"] is not None) / n,
+    )
+    if with_box:
+        summary.update(iou_given_crop=sum(r["iou"] for r in with_box) / len(with_box),
+                       zoom_hit=sum(r["zoom_hit"] for r in with_box) / n)
+    return summary
+
+
+def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = None, progress=None) -> dict:
+    """Evaluate; writes ``rows.jsonl`` and ``summary.json`` under ``cfg.out`` and returns the summary."""
+    from ..graphs import create_visual_agent
+
+    store = store or ImageStore()
+    rows, skipped = load_rows(cfg.data, strict=cfg.strict)
+    rows = rows[: cfg.limit] if cfg.limit else rows
+    one_turn = agent_config.model_copy(update={"max_turns": 1})
+    graph = create_visual_agent(backend, config=agent_config if cfg.mode == "tool" else one_turn, store=store)
+    builder = PromptBuilder(backend.processor, agent_config.system_prompt)
+    frame = agent_config.zoom.effective_frame
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    all_records, per_sample = [], []
+    tick = progress or (lambda: None)
+    with (cfg.out / "rows.jsonl").open("w") as f:
+        for k in range(cfg.samples):
+            seed = cfg.seed + k
+            ordered = [order_options(r, cfg.option_order, seed, i) for i, r in enumerate(rows)]
+            if cfg.mode == "ground":
+                runner = lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)  # noqa: E731
+            else:
+                runner = lambda r: _episode(graph, r, cfg.mode, cfg, store)  # noqa: E731
+            results = asyncio.run(_run_all(ordered, runner, cfg.concurrency, tick))
+            records = []
+            for row, res in results:
+                if isinstance(res, Exception):
+                    if cfg.strict:
+                        raise res
+                    skipped.append({"line": row.line, "id": row.id, "reason": str(res)})
+                    continue
+                rec = {"id": row.id, "line": row.line, "seed": seed, "category": row.category,
+                       "options": list(row.options), "answer_index": row.answer_index, **res}
+                records.append(rec)
+                f.write(json.dumps(rec) + "\n")
+            per_sample.append(summarise(records, cfg.mode))
+            all_records.extend(records)
+    summary = summarise(all_records, cfg.mode)
+    summary.update(seed=cfg.seed, samples=cfg.samples, option_order=cfg.option_order, skipped=skipped,
+                   data=str(cfg.data))
+    if cfg.samples > 1:
+        for key in ("accuracy", "tool_call_rate", "zoom_hit", "iou"):
+            values = [s[key] for s in per_sample if key in s]
+            if len(values) > 1:
+                summary[f"{key}_std"] = statistics.stdev(values)
+    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

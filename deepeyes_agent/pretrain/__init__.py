@@ -1,0 +1,1 @@
+"""Pretraining the embedded model on zoom-world skills (grounding, reading, direct answers, tool syntax)."""

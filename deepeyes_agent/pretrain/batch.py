@@ -1,0 +1,61 @@
+"""Turn pretraining samples into a padded batch with per-token loss weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..models.forward import mm_token_type_ids, vision_inputs
+from ..prompts import PromptBuilder
+from .tasks import PretrainSample
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    mm_token_type_ids: torch.Tensor
+    weights: torch.Tensor  # loss weight of predicting token t (0 outside the assistant turn)
+    vision: dict
+    tasks: list[str]
+
+
+def encode(builder: PromptBuilder, sample: PretrainSample, key_weight: float) -> tuple[list[int], list[float]]:
+    prompt = builder.prompt_ids(sample.image, sample.user_text, sample.options)
+    tok = builder.tokenizer
+    enc = tok(sample.target + "<|im_end|>", add_special_tokens=False, return_offsets_mapping=True)
+    weights = [1.0] * len(enc["input_ids"])
+    for span in sample.key_spans:
+        start = sample.target.find(span)
+        end = start + len(span)
+        for i, (a, b) in enumerate(enc["offset_mapping"]):
+            if start >= 0 and a < end and b > start:
+                weights[i] = key_weight
+    return prompt + list(enc["input_ids"]), [0.0] * len(prompt) + weights
+
+
+def collate(builder: PromptBuilder, samples: list[PretrainSample], key_weight: float, pad_id: int, dtype) -> Batch:
+    encoded = [encode(builder, s, key_weight) for s in samples]
+    width = max(len(ids) for ids, _ in encoded)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    weights = torch.zeros(len(samples), width)
+    for row, (seq, w) in enumerate(encoded):  # right padding: training needs no generation
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+        weights[row, : len(seq)] = torch.tensor(w)
+    image_token = builder.image_token_id
+    return Batch(ids, mask, mm_token_type_ids(ids, image_token), weights,
+                 vision_inputs(builder.image_processor, [s.image for s in samples], dtype), [s.task for s in samples])
+
+
+def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
+    """Normalised (row, col) of every image pad token, in the order they appear in the batch."""
+    out = []
+    for (_, h, w) in batch.vision["image_grid_thw"].tolist():
+        rows, cols = h // merge, w // merge
+        r = (torch.arange(rows).float() + 0.5) / rows
+        c = (torch.arange(cols).float() + 0.5) / cols
+        out.append(torch.stack(torch.meshgrid(r, c, indexing="ij"), -1).reshape(-1, 2))
+    return torch.cat(out)

@@ -1,0 +1,50 @@
+"""Configuration of a pretraining run (pydantic; also loadable from YAML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from ..models.tiny import TinyModelSpec
+from ..protocol import COMPACT_SYSTEM_PROMPT
+
+
+def embedded_spec() -> TinyModelSpec:
+    """The embedded default model: every image (full view or crop) is fed at ~280×280 (100 tokens), so
+    a 1000–1600-px scene is seen 3.5–5.5× down-scaled while a crop is seen at (or above) full resolution."""
+    return TinyModelSpec(
+        hidden_size=160, num_layers=5, num_heads=5, num_kv_heads=1, intermediate_size=448,
+        vision_depth=4, vision_hidden=128, vision_heads=4, vision_intermediate=256,
+        min_pixels=280 * 280, max_pixels=280 * 280, max_position_embeddings=8192,
+    )
+
+
+class PretrainConfig(BaseModel):
+    out: Path
+    steps: int = Field(3000, description="optimizer steps (budget by steps: the two cores are shared)")
+    batch_size: int = 16
+    lr: float = 1.5e-3
+    vision_lr_scale: float = Field(0.3, description="vision tower + merger lr multiplier (keeps image tokens at text scale)")
+    merger_init_scale: float = Field(0.1, description="scale of the merger's last Linear at init")
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    key_token_weight: float = Field(4.0, description="loss weight of box numbers and answer letters vs boilerplate")
+    aux_position_weight: float = Field(1.0, description="probe loss: image tokens' hidden states predict their grid position")
+    aux_position_layer: int = 2
+    task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2})
+    curriculum_fraction: float = Field(0.3, description="share of steps with large signs and ≤ 2 per scene")
+    eval_every: int = 250
+    eval_samples: int = 48
+    checkpoint_every: int = 100
+    threads: int = 2
+    seed: int = 0
+    spec: TinyModelSpec = Field(default_factory=embedded_spec)
+    system_prompt: str = Field(COMPACT_SYSTEM_PROMPT, description="written to the model folder's deepeyes_agent.json")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "PretrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls(**{**data, **{k: v for k, v in overrides.items() if v is not None}})

@@ -1,0 +1,89 @@
+"""Skill probes of a model on fixed zoom-world samples: grounding, crop reading, direct answers.
+
+Used for the curves during pretraining and for the grounding figures of the report. Greedy decoding
+through the same backend protocol the agent uses.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from ..backends.base import GenerationRequest, SamplingParams
+from ..parser import parse_turn
+from ..prompts import PromptBuilder
+from ..zoom import ViewGeometry
+from .tasks import make_sample
+
+_BOX_RE = re.compile(r'"bbox_2d"\s*:\s*\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]')
+
+
+def view_size_fn(image_processor):
+    def view_size(width: int, height: int) -> tuple[int, int]:
+        g = ViewGeometry.for_image(width, height, image_processor)
+        return g.view_width, g.view_height
+    return view_size
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def contains(outer, inner) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
+def parse_box(text: str) -> list[float] | None:
+    m = _BOX_RE.search(text)
+    return [float(v) for v in m.groups()] if m else None
+
+
+def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, system_prompt: str | None = None,
+                 **task_kwargs) -> dict:
+    """Accuracy-style metrics per skill on ``n`` fresh samples each (same samples for a given seed)."""
+    builder = PromptBuilder(backend.processor, *([system_prompt] if system_prompt else []))
+    view_size = view_size_fn(backend.processor.image_processor)
+    metrics: dict[str, float] = {}
+    for task in ("ground", "read_crop", "direct"):
+        rng = random.Random(f"{seed}-{task}")
+        samples = [make_sample(rng, task, view_size, **task_kwargs) for _ in range(n)]
+        requests = [GenerationRequest(builder.prompt_ids(s.image, s.user_text, s.options), [s.image],
+                                      SamplingParams(max_tokens=max_tokens, temperature=0.0)) for s in samples]
+        outs = []
+        for i in range(0, len(requests), 16):
+            outs.extend(backend.generate(requests[i:i + 16]))
+        if task == "ground":
+            ious, hits, parsed = [], [], 0
+            for s, o in zip(samples, outs):
+                box = parse_box(o.text)
+                vw, vh = s.truth["view"]
+                truth = s.truth["box"]
+                if box is None:
+                    ious.append(0.0), hits.append(0.0)
+                    continue
+                parsed += 1
+                ious.append(iou(box, truth))
+                # the sign itself (without the training margin) must lie inside the predicted box
+                sign = _shrink(truth, 1.5)
+                hits.append(float(contains(box, sign)))
+            metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n)
+        else:
+            correct = [float(parse_turn(o.text).answer == s.truth["answer"]) for s, o in zip(samples, outs)]
+            if task == "read_crop":
+                metrics["read_acc"] = sum(correct) / n
+            else:
+                rel = [c for s, c in zip(samples, correct) if s.truth["n_options"] == 2]
+                att = [c for s, c in zip(samples, correct) if s.truth["n_options"] == 4]
+                metrics["direct_relative_acc"] = sum(rel) / max(1, len(rel))
+                metrics["direct_attribute_acc"] = sum(att) / max(1, len(att))
+    return metrics
+
+
+def _shrink(box, margin: float) -> list[float]:
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * (1 - 1 / margin) / 2, (y2 - y1) * (1 - 1 / margin) / 2
+    return [x1 + gx, y1 + gy, x2 - gx, y2 - gy]

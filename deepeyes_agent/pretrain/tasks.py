@@ -1,0 +1,91 @@
+"""Pretraining samples: each is a chat prompt (system + image + text) and the assistant's target turn.
+
+Skills, never chained: grounding (a description → ``bbox_2d`` in the model's frame), the tool-call
+syntax on "zoom in on X" instructions, reading a crop, direct answers on the full view. No sample
+holds a question → tool call → crop → answer trajectory; RL has to discover that.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
+from ..protocol import OPTION_LETTERS, TOOL_NAME
+
+TASKS = ("ground", "zoom_instruction", "read_crop", "direct")
+
+
+@dataclass
+class PretrainSample:
+    task: str
+    image: Image.Image
+    user_text: str  # the text after the image (the prompt builder adds the DeepEyes suffix)
+    options: list[str] | None
+    target: str  # the assistant turn, without <|im_end|>
+    key_spans: list[str]  # substrings of target whose tokens carry extra loss weight
+    truth: dict  # for evaluation: box in the view frame, answer letter, ...
+
+
+def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float) -> list[int]:
+    """A box around ``box`` (original pixels) grown by ``margin`` × its size, in the model's view frame."""
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * (margin - 1) / 2, (y2 - y1) * (margin - 1) / 2
+    sx, sy = view_w / scene.width, view_h / scene.height
+    return [max(0, int((x1 - gx) * sx)), max(0, int((y1 - gy) * sy)),
+            min(view_w, int(round((x2 + gx) * sx + 0.5))), min(view_h, int(round((y2 + gy) * sy + 0.5)))]
+
+
+def crop_around(img: Image.Image, box, rng: random.Random, margin: tuple[float, float], jitter: float) -> Image.Image:
+    x1, y1, x2, y2 = box
+    s = x2 - x1
+    side = s * rng.uniform(*margin)
+    cx = (x1 + x2) / 2 + rng.uniform(-jitter, jitter) * s
+    cy = (y1 + y2) / 2 + rng.uniform(-jitter, jitter) * s
+    left, top = max(0, cx - side / 2), max(0, cy - side / 2)
+    return img.crop((int(left), int(top), int(min(img.width, left + side)), int(min(img.height, top + side))))
+
+
+def _think(text: str) -> str:
+    return f"<think>{text}</think>\n"
+
+
+def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
+                crop_margin=(1.1, 2.0), ground_margin: float = 1.5) -> PretrainSample:
+    """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size."""
+    n = rng.randint(2, max(2, max_signs)) if task == "direct" else rng.randint(1, max_signs)
+    scene = make_scene(rng, n_signs=n, sign_size=sign_size)
+    img = render_scene(scene)
+    vw, vh = view_size(scene.width, scene.height)
+    sign = rng.choice(scene.signs)
+    label = f"the {sign.colour} sign"
+    if task in ("ground", "zoom_instruction"):
+        box = view_box(sign.box, scene, vw, vh, ground_margin)
+        box_text = f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]"
+        if task == "ground":
+            text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
+            target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text}, "label": "{label}"}}</answer>'
+        else:
+            text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
+            call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
+            target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour})
+    qs = questions(scene, rng)
+    if task == "read_crop":
+        q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
+        img = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
+        reason = f"The {target_sign.colour} sign shows {options[answer_index]}."
+    else:  # direct: relative position is answerable; an attribute question is not (its label teaches the prior)
+        pick = [q for q in qs if q[3] == "relative_position"] if rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
+        q, options, answer_index, _, target_sign = rng.choice(pick or qs)
+        reason = f"I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+    letter = OPTION_LETTERS[answer_index]
+    target = _think(reason) + f"<answer>{letter}</answer>"
+    return PretrainSample(task, img, q, options, target, [f"<answer>{letter}"], {"answer": letter, "n_options": len(options)})
+
+
+def colours() -> list[str]:
+    return list(COLOURS)

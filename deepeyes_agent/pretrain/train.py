@@ -1,0 +1,162 @@
+"""The pretraining loop: resumable, step-budgeted, seeded; metrics as JSONL, checkpoints written atomically.
+
+The data stream is a pure function of (seed, step), so a run killed at any point and resumed from its
+last checkpoint sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..backends.transformers_backend import TransformersBackend
+from ..models import write_agent_defaults
+from ..models.processor import load_processor
+from ..models.tiny import build_tiny_model
+from ..prompts import PromptBuilder
+from .batch import collate, grid_targets
+from .config import PretrainConfig
+from .skills import probe_skills, view_size_fn
+from .tasks import make_sample
+
+CHECKPOINT = "checkpoint"
+
+
+def curriculum(cfg: PretrainConfig, step: int) -> dict:
+    if step < cfg.curriculum_fraction * cfg.steps:
+        return {"sign_size": (130, 200), "max_signs": 2}
+    return {"sign_size": (96, 160), "max_signs": 3}
+
+
+def batch_samples(cfg: PretrainConfig, step: int, view_size):
+    rng = random.Random(f"{cfg.seed}-{step}")
+    tasks, weights = zip(*cfg.task_weights.items())
+    return [make_sample(rng, rng.choices(tasks, weights)[0], view_size, **curriculum(cfg, step)) for _ in range(cfg.batch_size)]
+
+
+def lr_at(cfg: PretrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _optimizer(cfg: PretrainConfig, model, probe) -> torch.optim.Optimizer:
+    vision = [p for n, p in model.named_parameters() if n.startswith("model.visual")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("model.visual")] + list(probe.parameters())
+    return torch.optim.AdamW([
+        {"params": rest, "lr": cfg.lr},
+        {"params": vision, "lr": cfg.lr * cfg.vision_lr_scale},
+    ], weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+
+
+def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cfg: PretrainConfig) -> None:
+    """Write to a temporary folder, then swap it in: a kill at any moment leaves one complete checkpoint."""
+    tmp, final, old = out / f".{CHECKPOINT}.tmp", out / CHECKPOINT, out / f".{CHECKPOINT}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    write_agent_defaults(tmp, system_prompt=cfg.system_prompt)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "probe": probe.state_dict(),
+                "config": cfg.model_dump(mode="json")}, tmp / "trainer_state.pt")
+    (tmp / "COMPLETE").write_text(str(step))
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(out: Path) -> Path | None:
+    final, old = out / CHECKPOINT, out / f".{CHECKPOINT}.old"
+    if (final / "COMPLETE").exists():
+        return final
+    if (old / "COMPLETE").exists():  # killed between the two renames
+        os.replace(old, final)
+        return final
+    return None
+
+
+def run(cfg: PretrainConfig, *, log=print) -> Path:
+    torch.set_num_threads(cfg.threads)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
+    resume = _recover(cfg.out)
+    if resume:
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(resume, dtype=torch.float32)
+        processor = load_processor(resume)
+        state = torch.load(resume / "trainer_state.pt", weights_only=False)
+        start = state["step"]
+    else:
+        torch.manual_seed(cfg.seed)
+        model, processor = build_tiny_model(None, cfg.spec)
+        with torch.no_grad():
+            model.model.visual.merger.mlp[2].weight.mul_(cfg.merger_init_scale)
+        state, start = None, 0
+    hidden = model.config.text_config.hidden_size
+    probe = torch.nn.Linear(hidden, 2)
+    optimizer = _optimizer(cfg, model, probe)
+    if state:
+        probe.load_state_dict(state["probe"])
+        optimizer.load_state_dict(state["optimizer"])
+        log(f"resumed from step {start}")
+    builder = PromptBuilder(processor, cfg.system_prompt)
+    view_size = view_size_fn(processor.image_processor)
+    merge = processor.image_processor.merge_size
+    pad_id = processor.tokenizer.pad_token_id
+    metrics_file = (cfg.out / "metrics.jsonl").open("a")
+    model.train()
+    t_last, seen = time.time(), 0
+    for step in range(start, cfg.steps):
+        for group, base in zip(optimizer.param_groups, (cfg.lr, cfg.lr * cfg.vision_lr_scale)):
+            group["lr"] = base * lr_at(cfg, step)
+        batch = collate(builder, batch_samples(cfg, step, view_size), cfg.key_token_weight, pad_id, torch.float32)
+        out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                          mm_token_type_ids=batch.mm_token_type_ids, output_hidden_states=cfg.aux_position_weight > 0,
+                          **batch.vision)
+        w = batch.weights[:, 1:]
+        keep = w > 0  # the LM head only where there is a target: most tokens are prompt
+        logits = model.lm_head(out.last_hidden_state[:, :-1][keep]).float()
+        ce = torch.zeros_like(w)
+        ce[keep] = F.cross_entropy(logits, batch.input_ids[:, 1:][keep], reduction="none")
+        lm_loss = (ce * w).sum() / w.sum()
+        loss = lm_loss
+        record = {"step": step + 1, "lm_loss": lm_loss.item()}
+        if cfg.aux_position_weight > 0:
+            h = out.hidden_states[cfg.aux_position_layer][batch.input_ids == builder.image_token_id]
+            aux = F.mse_loss(torch.sigmoid(probe(h)), grid_targets(batch, builder.image_token_id, merge))
+            loss = loss + cfg.aux_position_weight * aux
+            record["aux_position_loss"] = aux.item()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        record["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip))
+        optimizer.step()
+        for task in set(batch.tasks):
+            rows = [i for i, t in enumerate(batch.tasks) if t == task]
+            record[f"loss/{task}"] = ((ce[rows] * w[rows]).sum() / w[rows].sum()).item()
+        seen += cfg.batch_size
+        if (step + 1) % 10 == 0:
+            record["samples_per_s"] = seen / (time.time() - t_last)
+            t_last, seen = time.time(), 0
+            log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k in ("aux_position_loss", "samples_per_s")))
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            model.eval()
+            skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt)
+            model.train()
+            record.update({f"eval/{k}": v for k, v in skills.items()})
+            log(f"eval @ {step + 1}: " + " ".join(f"{k}={v:.2f}" for k, v in skills.items()))
+        metrics_file.write(json.dumps(record) + "\n")
+        metrics_file.flush()
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_checkpoint(cfg.out, model, processor, optimizer, probe, step + 1, cfg)
+    metrics_file.close()
+    return cfg.out / CHECKPOINT
