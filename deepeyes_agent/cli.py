@@ -151,6 +151,76 @@ def evaluate(
         console.print(f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {out / 'summary.json'})")
 
 
+@app.command()
+def train(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="training rows (zoom-world / V*-style JSONL)"),
+    out: Path = typer.Option(..., help="run folder: metrics.jsonl, checkpoint/, curves.png"),
+    model: Optional[Path] = typer.Option(None, help="local model folder (default: the embedded model)"),
+    steps: Optional[int] = typer.Option(None),
+    rollouts_per_prompt: Optional[int] = typer.Option(None, help="GRPO group size"),
+    prompts_per_step: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None),
+    eval_data: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="held-out rows for curves"),
+    eval_every: Optional[int] = typer.Option(None),
+    eval_limit: Optional[int] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None),
+    config: Optional[Path] = typer.Option(None, exists=True, help="YAML with TrainConfig fields"),
+    resume: bool = typer.Option(False, help="continue from the run folder's last checkpoint"),
+) -> None:
+    """RL (GRPO) on trajectories of the agent graph with the DeepEyes reward, on this machine."""
+    from rich.progress import Progress
+
+    from .checkpoint import latest
+    from .curves import plot_metrics
+    from .rl.config import TrainConfig
+    from .rl.trainer import LocalTrainer
+
+    overrides = {"data": data, "out": out, "model": model, "steps": steps, "rollouts_per_prompt": rollouts_per_prompt,
+                 "prompts_per_step": prompts_per_step, "lr": lr, "eval_data": eval_data, "eval_every": eval_every,
+                 "eval_limit": eval_limit, "seed": seed}
+    cfg = TrainConfig.from_yaml(config, **overrides) if config else TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    if latest(cfg.out) is not None and not resume:
+        raise typer.BadParameter(f"{cfg.out} already holds a checkpoint: pass --resume to continue it, or pick a new --out")
+    trainer = LocalTrainer(cfg)
+    with Progress(console=console) as bar:
+        task = bar.add_task("GRPO", total=cfg.steps, completed=trainer.start_step)
+        trainer.run(log=lambda r: console.print(
+            f"step {r['step']}: reward {r['reward']:.3f} acc {r['reward/accuracy']:.2f} tool {r['tool_call_rate']:.2f} "
+            f"loss {r['loss']:.4f}" + (f" | eval acc {r['eval/accuracy']:.3f} tool {r['eval/tool_call_rate']:.2f}" if "eval/accuracy" in r else "")),
+            progress=lambda: bar.advance(task))
+    png = plot_metrics(cfg.out / "metrics.jsonl", cfg.out / "curves.png", title="GRPO on the agent graph", keys=[
+        "reward", "reward/accuracy", "tool_call_rate", "crops_per_answer", "response_length", "entropy", "kl",
+        "eval/accuracy", "eval/tool_call_rate"])
+    console.print(f"curves: {png}")
+
+
+@app.command(name="select")
+def select_rows(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="candidate rows (JSONL with boxes for the crop test)"),
+    out: Path = typer.Option(..., help="writes selected.jsonl, report.json, rows.jsonl"),
+    model: Optional[Path] = typer.Option(None, help="the base model to roll out (default: the embedded model)"),
+    k: int = typer.Option(8, help="samples per row and condition"),
+    min_accuracy: float = typer.Option(0.0, help="difficulty window, lower bound (exclusive)"),
+    max_accuracy: float = typer.Option(1.0, help="difficulty window, upper bound (exclusive)"),
+    min_benefit: float = typer.Option(0.25, help="keep when the crop raises accuracy by this much"),
+    temperature: float = typer.Option(1.0),
+    seed: int = typer.Option(0),
+) -> None:
+    """Tool-use-oriented data selection: difficulty filter plus the tool-benefit criterion."""
+    from .backends import SamplingParams, TransformersBackend
+    from .graphs import AgentConfig
+    from .models import default_model_dir
+    from .rl.selection import SelectConfig, select
+
+    model_dir = model or default_model_dir()
+    backend = TransformersBackend.from_pretrained(model_dir)
+    agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, sampling=SamplingParams(max_tokens=64))
+    cfg = SelectConfig(data=data, out=out, k=k, temperature=temperature, min_accuracy=min_accuracy,
+                       max_accuracy=max_accuracy, min_benefit=min_benefit, seed=seed)
+    report = select(cfg, backend, agent)
+    console.print_json(json.dumps({k: v for k, v in report.items() if k != "config"}))
+
+
 def print_trajectory(traj) -> None:
     obs = iter(traj.observations)
     for i, action in enumerate(traj.actions, 1):

@@ -3,7 +3,8 @@
 Each call takes the next scripted text (or asks ``script(request, turn)``), tokenises it with the real
 tokenizer and returns it as the completion. With ``model`` (a :class:`TransformersBackend`) the tokens
 are teacher-forced through the model's generation path, so the logprobs are the model's own; without
-it the logprobs are 0.0 and the backend is no policy at all, only a source of text.
+it the logprobs are 0.0 and the backend is no policy at all, only a source of text. With a policy,
+``model`` is that policy's torch model, so a trainer can learn from scripted (teacher-forced) episodes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class ScriptedBackend:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.script = script
-        self.model = model
+        self.policy = model
         self.end_token = end_token
         self.calls = 0
         self._lock = threading.Lock()
@@ -43,10 +44,18 @@ class ScriptedBackend:
         finish = "stop" if text.endswith(self.end_token) else "length"
         if len(ids) > budget:
             ids, finish = ids[:budget], "length"
-        if self.model is not None and ids:
-            done = self.model.force(request, ids)
+        if self.policy is not None and ids:
+            done = self.policy.force(request, ids)
             return Completion(ids, done.text, done.logprobs, finish)
         return Completion(ids, self.tokenizer.decode(ids, skip_special_tokens=False), [0.0] * len(ids), finish)
+
+    @property
+    def model(self):
+        return None if self.policy is None else self.policy.model
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.policy.pad_token_id if self.policy is not None else self.tokenizer.pad_token_id
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         return [self._complete(r) for r in requests]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..backends.transformers_backend import TransformersBackend
+from ..checkpoint import NAME as CHECKPOINT_NAME
+from ..checkpoint import latest, save_atomically
 from ..models import write_agent_defaults
 from ..models.processor import load_processor
 from ..models.tiny import build_tiny_model
@@ -26,9 +26,6 @@ from .batch import collate, grid_targets
 from .config import PretrainConfig
 from .skills import probe_skills, view_size_fn
 from .tasks import make_sample
-
-CHECKPOINT = "checkpoint"
-
 
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
     if step < cfg.curriculum_fraction * cfg.steps:
@@ -58,37 +55,22 @@ def _optimizer(cfg: PretrainConfig, model, probe) -> torch.optim.Optimizer:
     ], weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
 
 
-def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cfg: PretrainConfig) -> None:
-    """Write to a temporary folder, then swap it in: a kill at any moment leaves one complete checkpoint."""
-    tmp, final, old = out / f".{CHECKPOINT}.tmp", out / CHECKPOINT, out / f".{CHECKPOINT}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    write_agent_defaults(tmp, system_prompt=cfg.system_prompt)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "probe": probe.state_dict(),
-                "config": cfg.model_dump(mode="json")}, tmp / "trainer_state.pt")
-    (tmp / "COMPLETE").write_text(str(step))
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cfg: PretrainConfig) -> Path:
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        write_agent_defaults(folder, system_prompt=cfg.system_prompt)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "probe": probe.state_dict(),
+                    "config": cfg.model_dump(mode="json")}, folder / "trainer_state.pt")
 
-
-def _recover(out: Path) -> Path | None:
-    final, old = out / CHECKPOINT, out / f".{CHECKPOINT}.old"
-    if (final / "COMPLETE").exists():
-        return final
-    if (old / "COMPLETE").exists():  # killed between the two renames
-        os.replace(old, final)
-        return final
-    return None
+    return save_atomically(out, write, str(step))
 
 
 def run(cfg: PretrainConfig, *, log=print) -> Path:
     torch.set_num_threads(cfg.threads)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
-    resume = _recover(cfg.out)
+    resume = latest(cfg.out)
     if resume:
         from transformers import AutoModelForImageTextToText
 
@@ -159,4 +141,4 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             save_checkpoint(cfg.out, model, processor, optimizer, probe, step + 1, cfg)
     metrics_file.close()
-    return cfg.out / CHECKPOINT
+    return cfg.out / CHECKPOINT_NAME

@@ -1,0 +1,35 @@
+"""Atomic checkpoints: write a complete folder, then swap it in; a kill at any moment leaves one intact."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+NAME = "checkpoint"
+
+
+def save_atomically(out: Path, write: Callable[[Path], None], marker: str) -> Path:
+    tmp, final, old = out / f".{NAME}.tmp", out / NAME, out / f".{NAME}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    (tmp / "COMPLETE").write_text(marker)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest(out: Path) -> Path | None:
+    """The last complete checkpoint (repairing a kill between the two renames), or None."""
+    final, old = out / NAME, out / f".{NAME}.old"
+    if (final / "COMPLETE").exists():
+        return final
+    if (old / "COMPLETE").exists():
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(old, final)
+        return final
+    return None

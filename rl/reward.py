@@ -1,0 +1,53 @@
+"""The DeepEyes reward, computed from the structured Trajectory (not from tag counts in decoded text).
+
+    R = w_acc · acc + w_fmt · fmt + w_tool · tool            (DeepEyes: 0.8, 0.2, 1.2)
+
+acc ∈ {0, 1} from a judge (0 for an answer of ≥ 1000 characters); fmt = −1 on malformed output, else 0;
+tool = 1 only when the answer is correct AND at least one crop was observed (error observations do
+not count). Malformed output: a turn with unbalanced tags, an over-long answer, or an episode that
+ends with no ``<answer>`` (truncated, empty, or a turn with neither a call nor an answer).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from deepeyes_agent.parser import MAX_ANSWER_CHARS
+from deepeyes_agent.trajectory import Trajectory
+
+from .judges import Judge, Truth
+
+
+class RewardConfig(BaseModel):
+    accuracy_weight: float = 0.8
+    format_weight: float = 0.2
+    tool_weight: float = 1.2
+    max_answer_chars: int = MAX_ANSWER_CHARS
+
+
+class RewardParts(BaseModel):
+    accuracy: float
+    format: float = Field(description="0, or -1 on malformed output")
+    tool: float
+    total: float
+    format_errors: list[str] = Field(default_factory=list)
+
+
+def format_errors(traj: Trajectory, max_answer_chars: int = MAX_ANSWER_CHARS) -> list[str]:
+    errors = [f"turn {i}: {e}" for i, a in enumerate(traj.actions, 1) for e in a.format_errors]
+    if traj.answer is None:
+        errors.append(f"no <answer> (stopped: {traj.stop_reason})")
+    elif len(traj.answer) >= max_answer_chars and not any("characters" in e for e in errors):
+        errors.append(f"answer of {len(traj.answer)} characters")
+    return errors
+
+
+def compute_reward(traj: Trajectory, truth: Truth, judge: Judge, config: RewardConfig | None = None) -> RewardParts:
+    cfg = config or RewardConfig()
+    errors = format_errors(traj, cfg.max_answer_chars)
+    too_long = traj.answer is not None and len(traj.answer) >= cfg.max_answer_chars
+    accuracy = 0.0 if traj.answer is None or too_long else judge(traj.answer, truth)
+    fmt = -1.0 if errors else 0.0
+    tool = 1.0 if accuracy > 0.5 and traj.crops > 0 else 0.0
+    total = cfg.accuracy_weight * accuracy + cfg.format_weight * fmt + cfg.tool_weight * tool
+    return RewardParts(accuracy=accuracy, format=fmt, tool=tool, total=total, format_errors=errors)

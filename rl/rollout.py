@@ -1,0 +1,41 @@
+"""Rollouts: the agent graph run n times per prompt, scored by the DeepEyes reward.
+
+No second rollout loop: episodes are ``graph.abatch`` over the same graph ``ask`` and ``eval`` use;
+the backend gathers the concurrent requests into batched generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from deepeyes_agent.eval.rows import EvalRow
+from deepeyes_agent.trajectory import Trajectory
+
+from .judges import Judge, Truth
+from .reward import RewardConfig, RewardParts, compute_reward
+
+
+@dataclass
+class Episode:
+    row: EvalRow
+    group: int
+    trajectory: Trajectory
+    reward: RewardParts
+
+
+def truth_of(row: EvalRow) -> Truth:
+    return Truth(answer=row.options[row.answer_index], options=row.options, answer_index=row.answer_index,
+                 question=row.question)
+
+
+def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig) -> list[Episode]:
+    inputs = [{"image": str(row.image), "question": row.question, "options": list(row.options)}
+              for row in rows for _ in range(n)]
+    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": len(inputs)}))
+    episodes = []
+    for k, out in enumerate(outputs):
+        row = rows[k // n]
+        traj = Trajectory.model_validate(out["trajectory"])
+        episodes.append(Episode(row, k // n, traj, compute_reward(traj, truth_of(row), judge, reward_config)))
+    return episodes

@@ -1,0 +1,80 @@
+"""Two GRPO steps of the tiny model through the real graph and the real reward."""
+
+import pytest
+import torch
+
+from conftest import answer, tool_call
+from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
+from deepeyes_agent.data.zoomworld import generate
+from deepeyes_agent.rl.config import TrainConfig
+from deepeyes_agent.rl.tensors import collate_trajectories, token_logprobs
+from deepeyes_agent.rl.trainer import LocalTrainer
+
+
+def varied_policy(processor, model):
+    """Episodes differ within a group (zoom or not, letter A or B) so rewards and advantages vary; the
+    tokens are teacher-forced through the model, so the logprobs are the model's own."""
+    vision_start = processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")
+
+    def script(request, turn):
+        if request.prompt_ids.count(vision_start) == 1 and turn % 3 == 0:
+            return tool_call([20, 20, 120, 120])
+        return answer("AB"[turn % 2])
+
+    return ScriptedBackend(processor, script, model=model)
+
+
+@pytest.fixture
+def data(tmp_path):
+    return generate(tmp_path / "zw", 6, seed=2)
+
+
+def test_two_steps_change_the_weights_the_rollout_backend_uses(tiny_dir, data, tmp_path, store):
+    policy = TransformersBackend.from_pretrained(tiny_dir)
+    backend = varied_policy(policy.processor, policy)
+    cfg = TrainConfig(data=data, out=tmp_path / "run", steps=2, prompts_per_step=2, rollouts_per_prompt=4,
+                      lr=1e-3, max_new_tokens=64, save_every=1, threads=1)
+    trainer = LocalTrainer(cfg, backend=backend, store=store)
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    records = []
+    trainer.run(log=records.append)
+    assert len(records) == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
+    assert any(r["trained_trajectories"] > 0 for r in records) and records[0]["tool_call_rate"] > 0
+    after = policy.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert backend.model is policy.model  # the rollout backend generates with the trained weights
+    saved = TransformersBackend.from_pretrained(tmp_path / "run" / "checkpoint").model.state_dict()
+    assert all(torch.equal(saved[k], after[k]) for k in after)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_observation_tokens_get_no_gradient(backend, processor, data, tmp_path, store):
+    policy = varied_policy(processor, backend)
+    trainer = LocalTrainer(TrainConfig(data=data, out=tmp_path / "r", max_new_tokens=64, threads=1), backend=policy, store=store)
+    from deepeyes_agent.rl.rollout import collect
+
+    episodes = collect(trainer.graph(0), trainer.rows[:1], 3, trainer.judge, trainer.cfg.reward)
+    zoomed = [e for e in episodes if e.trajectory.crops][0].trajectory
+    batch = collate_trajectories([zoomed], [[store.get(r) for r in zoomed.images]], processor.image_processor,
+                                 backend.model.config.image_token_id, backend.pad_token_id)
+    logp, _ = token_logprobs(backend.model, batch)
+    logp.retain_grad()
+    from deepeyes_agent.rl.grpo import GRPOConfig, policy_loss
+
+    policy_loss(logp, batch.old_logprobs, torch.tensor([1.0]), batch.action_mask, GRPOConfig()).loss.backward()
+    backend.model.zero_grad(set_to_none=True)
+    grad, mask = logp.grad[0], batch.action_mask[0]
+    pad = backend.model.config.image_token_id
+    targets = batch.input_ids[0, 1:]
+    assert torch.all(grad[mask == 0] == 0) and torch.all(grad[mask == 1] != 0)
+    assert torch.all(grad[targets == pad] == 0) and (targets == pad).sum() > 0
+    # the training forward reproduces the rollout logprobs on every action token
+    assert (logp.detach()[0][mask == 1] - batch.old_logprobs[0][mask == 1]).abs().max() < 1e-3
+
+
+def test_a_chat_model_cannot_be_trained(data, tmp_path):
+    class ChatOnly:
+        processor = None
+
+    with pytest.raises(TypeError, match="token-level backend"):
+        LocalTrainer(TrainConfig(data=data, out=tmp_path), backend=ChatOnly())
