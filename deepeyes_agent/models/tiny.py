@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -96,3 +97,21 @@ def build_tiny_model(out_dir: str | Path | None = None, spec: TinyModelSpec | No
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
     return model, processor
+
+
+@torch.no_grad()
+def ordinal_number_embeddings(model, tokenizer, dims: int = 32, scale: float = 0.05) -> int:
+    """Give the number tokens 0..999 (with and without a leading space) smooth sinusoidal features in
+    their first ``dims`` embedding dimensions, so nearby numbers start out nearby: coordinates are read
+    and emitted as an ordered quantity rather than 1000 unrelated classes. Returns how many were set."""
+    emb = model.get_input_embeddings().weight
+    freqs = torch.exp(torch.linspace(math.log(0.5), math.log(0.002), dims // 2))  # periods 12..3000
+    count = 0
+    for n in range(1000):
+        feats = torch.cat([torch.sin(n * freqs), torch.cos(n * freqs)]) * scale
+        for text in (str(n), f" {n}"):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                emb[ids[0], :dims] = feats
+                count += 1
+    return count

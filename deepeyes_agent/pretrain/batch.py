@@ -8,7 +8,12 @@ import torch
 
 from ..models.forward import mm_token_type_ids, vision_inputs
 from ..prompts import PromptBuilder
+from ..data.zoomworld import COLOURS, PATTERNS
 from .tasks import PretrainSample
+
+
+COLOUR_CLASSES = ["none", *COLOURS]
+PATTERN_CLASSES = ["none", *PATTERNS]
 
 
 @dataclass
@@ -19,6 +24,7 @@ class Batch:
     weights: torch.Tensor  # loss weight of predicting token t (0 outside the assistant turn)
     vision: dict
     tasks: list[str]
+    samples: list[PretrainSample]
 
 
 def encode(builder: PromptBuilder, sample: PretrainSample, key_weight: float) -> tuple[list[int], list[float]]:
@@ -47,7 +53,7 @@ def collate(builder: PromptBuilder, samples: list[PretrainSample], key_weight: f
         weights[row, : len(seq)] = torch.tensor(w)
     image_token = builder.image_token_id
     return Batch(ids, mask, mm_token_type_ids(ids, image_token), weights,
-                 vision_inputs(builder.image_processor, [s.image for s in samples], dtype), [s.task for s in samples])
+                 vision_inputs(builder.image_processor, [s.image for s in samples], dtype), [s.task for s in samples], samples)
 
 
 def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
@@ -59,3 +65,26 @@ def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
         c = (torch.arange(cols).float() + 0.5) / cols
         out.append(torch.stack(torch.meshgrid(r, c, indexing="ij"), -1).reshape(-1, 2))
     return torch.cat(out)
+
+
+def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image token: the colour of the sign under its centre and the pattern of the sign's textured
+    inner part under it ("none" elsewhere) — targets of the auxiliary probes on the image features.
+    Patterns are labelled in crops only (-100 = ignored): in a full view they are invisible by design."""
+    colours, patterns = [], []
+    for sample, (_, h, w) in zip(batch.samples, batch.vision["image_grid_thw"].tolist()):
+        rows, cols = h // merge, w // merge
+        sx, sy = sample.image.width / cols, sample.image.height / rows
+        for r in range(rows):
+            for c in range(cols):
+                x, y = (c + 0.5) * sx, (r + 0.5) * sy
+                colour, pattern = 0, 0
+                for (x1, y1, x2, y2), name, pat in sample.regions:
+                    if x1 <= x < x2 and y1 <= y < y2:
+                        colour = COLOUR_CLASSES.index(name)
+                        m = 0.2 * (x2 - x1)
+                        if x1 + m <= x < x2 - m and y1 + m <= y < y2 - m:
+                            pattern = PATTERN_CLASSES.index(pat)
+                colours.append(colour)
+                patterns.append(pattern if sample.task == "read_crop" else -100)
+    return torch.tensor(colours), torch.tensor(patterns)

@@ -26,16 +26,17 @@ class PretrainConfig(BaseModel):
     steps: int = Field(3000, description="optimizer steps (budget by steps: the two cores are shared)")
     batch_size: int = 16
     lr: float = 1.5e-3
-    vision_lr_scale: float = Field(0.3, description="vision tower + merger lr multiplier (keeps image tokens at text scale)")
+    vision_lr_scale: float = Field(0.5, description="vision tower + merger lr multiplier (keeps image tokens at text scale)")
     merger_init_scale: float = Field(0.1, description="scale of the merger's last Linear at init")
     weight_decay: float = 0.01
     warmup_steps: int = 100
     grad_clip: float = 1.0
-    key_token_weight: float = Field(4.0, description="loss weight of box numbers and answer letters vs boilerplate")
+    key_token_weight: float = Field(4.0, description="loss weight of box numbers and answers vs boilerplate")
     aux_position_weight: float = Field(1.0, description="probe loss: image tokens' hidden states predict their grid position")
     aux_position_layer: int = 2
+    aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
     task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2})
-    curriculum_fraction: float = Field(0.3, description="share of steps with large signs and ≤ 2 per scene")
+    curriculum_fraction: float = Field(0.3, description="share of steps with large signs, ≤ 2 per scene, one per grounding scene")
     eval_every: int = 250
     eval_samples: int = 48
     checkpoint_every: int = 100

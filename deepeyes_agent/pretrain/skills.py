@@ -10,6 +10,7 @@ import random
 import re
 
 from ..backends.base import GenerationRequest, SamplingParams
+from ..judge import chosen_option
 from ..parser import parse_turn
 from ..prompts import PromptBuilder
 from ..zoom import ViewGeometry
@@ -72,7 +73,8 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
                 hits.append(float(contains(box, sign)))
             metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n)
         else:
-            correct = [float(parse_turn(o.text).answer == s.truth["answer"]) for s, o in zip(samples, outs)]
+            correct = [float(chosen_option(parse_turn(o.text).answer, s.truth["options"]) == s.truth["answer_index"])
+                       for s, o in zip(samples, outs)]
             if task == "read_crop":
                 metrics["read_acc"] = sum(correct) / n
             else:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
-from ..protocol import OPTION_LETTERS, TOOL_NAME
+from ..protocol import TOOL_NAME
 
 TASKS = ("ground", "zoom_instruction", "read_crop", "direct")
 
@@ -27,7 +27,9 @@ class PretrainSample:
     options: list[str] | None
     target: str  # the assistant turn, without <|im_end|>
     key_spans: list[str]  # substrings of target whose tokens carry extra loss weight
-    truth: dict  # for evaluation: box in the view frame, answer letter, ...
+    truth: dict  # for evaluation: box in the view frame, answer, options ...
+    regions: list[tuple[tuple[float, float, float, float], str, str]] = field(default_factory=list)
+    """(sign box in this image's pixels, colour, pattern) — labels for the per-token auxiliary probes."""
 
 
 def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float) -> list[int]:
@@ -39,14 +41,21 @@ def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float) -> list
             min(view_w, int(round((x2 + gx) * sx + 0.5))), min(view_h, int(round((y2 + gy) * sy + 0.5)))]
 
 
-def crop_around(img: Image.Image, box, rng: random.Random, margin: tuple[float, float], jitter: float) -> Image.Image:
+def crop_around(img: Image.Image, box, rng: random.Random, margin: tuple[float, float], jitter: float):
+    """A square crop around ``box`` (side ``margin`` × the box's, centre jittered); returns (crop, its box)."""
     x1, y1, x2, y2 = box
     s = x2 - x1
     side = s * rng.uniform(*margin)
     cx = (x1 + x2) / 2 + rng.uniform(-jitter, jitter) * s
     cy = (y1 + y2) / 2 + rng.uniform(-jitter, jitter) * s
     left, top = max(0, cx - side / 2), max(0, cy - side / 2)
-    return img.crop((int(left), int(top), int(min(img.width, left + side)), int(min(img.height, top + side))))
+    bounds = (int(left), int(top), int(min(img.width, left + side)), int(min(img.height, top + side)))
+    return img.crop(bounds), bounds
+
+
+def regions_in(scene: Scene, origin: tuple[int, int] = (0, 0)) -> list:
+    ox, oy = origin
+    return [((b[0] - ox, b[1] - oy, b[2] - ox, b[3] - oy), s.colour, s.pattern) for s in scene.signs for b in [s.box]]
 
 
 def _think(text: str) -> str:
@@ -54,9 +63,11 @@ def _think(text: str) -> str:
 
 
 def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
-                crop_margin=(1.1, 2.0), ground_margin: float = 1.5) -> PretrainSample:
+                crop_margin=(1.1, 2.0), ground_margin: float = 1.5, single_sign_grounding: bool = False) -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size."""
     n = rng.randint(2, max(2, max_signs)) if task == "direct" else rng.randint(1, max_signs)
+    if task in ("ground", "zoom_instruction") and single_sign_grounding:
+        n = 1
     scene = make_scene(rng, n_signs=n, sign_size=sign_size)
     img = render_scene(scene)
     vw, vh = view_size(scene.width, scene.height)
@@ -72,19 +83,23 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
             text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
             call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
             target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
-        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour})
+        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour},
+                              regions_in(scene))
     qs = questions(scene, rng)
     if task == "read_crop":
         q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
-        img = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
-        reason = f"The {target_sign.colour} sign shows {options[answer_index]}."
+        img, bounds = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
+        reason = f"I read the pattern on the {target_sign.colour} sign."
     else:  # direct: relative position is answerable; an attribute question is not (its label teaches the prior)
         pick = [q for q in qs if q[3] == "relative_position"] if rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
         q, options, answer_index, _, target_sign = rng.choice(pick or qs)
-        reason = f"I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
-    letter = OPTION_LETTERS[answer_index]
-    target = _think(reason) + f"<answer>{letter}</answer>"
-    return PretrainSample(task, img, q, options, target, [f"<answer>{letter}"], {"answer": letter, "n_options": len(options)})
+        reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+    # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
+    answer = options[answer_index]
+    target = _think(reason) + f"<answer>{answer}</answer>"
+    return PretrainSample(task, img, q, options, target, [f"<answer>{answer}"],
+                          {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
+                          regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
 
 
 def colours() -> list[str]:

@@ -20,16 +20,28 @@ from ..checkpoint import NAME as CHECKPOINT_NAME
 from ..checkpoint import latest, save_atomically
 from ..models import write_agent_defaults
 from ..models.processor import load_processor
-from ..models.tiny import build_tiny_model
+from ..models.tiny import build_tiny_model, ordinal_number_embeddings
 from ..prompts import PromptBuilder
-from .batch import collate, grid_targets
+from .batch import COLOUR_CLASSES, PATTERN_CLASSES, collate, grid_targets, token_labels
 from .config import PretrainConfig
 from .skills import probe_skills, view_size_fn
 from .tasks import make_sample
 
+class Probes(torch.nn.Module):
+    """Auxiliary linear probes (discarded after pretraining): grid position from the LLM's image-token
+    states; sign colour and texture from the image features the merger feeds the LLM."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.position = torch.nn.Linear(hidden, 2)
+        self.colour = torch.nn.Linear(hidden, len(COLOUR_CLASSES))
+        self.pattern = torch.nn.Linear(hidden, len(PATTERN_CLASSES))
+
+
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
+    """First large signs, and one sign per grounding scene (select by salience before selecting by colour)."""
     if step < cfg.curriculum_fraction * cfg.steps:
-        return {"sign_size": (130, 200), "max_signs": 2}
+        return {"sign_size": (130, 200), "max_signs": 2, "single_sign_grounding": True}
     return {"sign_size": (96, 160), "max_signs": 3}
 
 
@@ -83,9 +95,10 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         model, processor = build_tiny_model(None, cfg.spec)
         with torch.no_grad():
             model.model.visual.merger.mlp[2].weight.mul_(cfg.merger_init_scale)
+        ordinal_number_embeddings(model, processor.tokenizer)
         state, start = None, 0
     hidden = model.config.text_config.hidden_size
-    probe = torch.nn.Linear(hidden, 2)
+    probe = Probes(hidden)
     optimizer = _optimizer(cfg, model, probe)
     if state:
         probe.load_state_dict(state["probe"])
@@ -113,11 +126,19 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         lm_loss = (ce * w).sum() / w.sum()
         loss = lm_loss
         record = {"step": step + 1, "lm_loss": lm_loss.item()}
+        image_positions = batch.input_ids == builder.image_token_id
         if cfg.aux_position_weight > 0:
-            h = out.hidden_states[cfg.aux_position_layer][batch.input_ids == builder.image_token_id]
-            aux = F.mse_loss(torch.sigmoid(probe(h)), grid_targets(batch, builder.image_token_id, merge))
+            h = out.hidden_states[cfg.aux_position_layer][image_positions]
+            aux = F.mse_loss(torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge))
             loss = loss + cfg.aux_position_weight * aux
             record["aux_position_loss"] = aux.item()
+        if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
+            feats = out.hidden_states[0][image_positions]
+            colour_t, pattern_t = token_labels(batch, merge)
+            aux_c = F.cross_entropy(probe.colour(feats), colour_t)
+            aux_p = F.cross_entropy(probe.pattern(feats), pattern_t)
+            loss = loss + cfg.aux_token_weight * (aux_c + aux_p)
+            record["aux_colour_loss"], record["aux_pattern_loss"] = aux_c.item(), aux_p.item()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         record["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip))
@@ -129,7 +150,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         if (step + 1) % 10 == 0:
             record["samples_per_s"] = seen / (time.time() - t_last)
             t_last, seen = time.time(), 0
-            log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k in ("aux_position_loss", "samples_per_s")))
+            log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k.startswith("aux_") or k == "samples_per_s"))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             model.eval()
             skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt)
