@@ -104,3 +104,4 @@ def test_ground_mode_scores_boxes(bench, processor, store, tmp_path):
     backend = ScriptedBackend(processor, lambda req, turn: '<answer>{"bbox_2d": [0, 0, 999, 999]}</answer><|im_end|>')
     summary = run_eval(EvalConfig(data=bench, out=tmp_path, mode="ground"), backend, AgentConfig(), store=store)
     assert summary["parsed"] == 1.0 and summary["zoom_hit"] == 1.0 and 0 < summary["iou"] < 1
+    assert summary["zoom_hit_tight"] == 0.0  # a box around the whole view is no usable zoom

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from ..backends.base import GenerationRequest, SamplingParams
 from ..images import ImageError, ImageStore, load_image
 from ..judge import chosen_option
-from ..pretrain.skills import contains, iou, parse_box
+from ..pretrain.skills import contains, iou, parse_box, tight_hit
 from ..prompts import PromptBuilder
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
@@ -60,6 +60,7 @@ def _score_trajectory(row: EvalRow, traj: Trajectory) -> dict:
     if row.bbox and boxes:
         record["iou"] = iou(boxes[0], row.bbox)
         record["zoom_hit"] = any(contains(b, row.bbox) for b in boxes)
+        record["zoom_hit_tight"] = any(tight_hit(b, row.bbox) for b in boxes)
     return record
 
 
@@ -83,11 +84,12 @@ async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_toke
     completion = await backend.agenerate(request)
     box = parse_box(completion.text)
     if box is None:
-        return {"prediction": completion.text, "parsed": False, "iou": 0.0, "zoom_hit": False}
+        return {"prediction": completion.text, "parsed": False, "iou": 0.0, "zoom_hit": False, "zoom_hit_tight": False}
     geom = ViewGeometry.for_image(img.width, img.height, builder.image_processor)
     original = map_box(box, geom, frame)
     return {"prediction": completion.text, "parsed": True, "box": list(original),
-            "iou": iou(original, row.bbox), "zoom_hit": contains(original, row.bbox)}
+            "iou": iou(original, row.bbox), "zoom_hit": contains(original, row.bbox),
+            "zoom_hit_tight": tight_hit(original, row.bbox)}
 
 
 async def _run_all(rows, runner, concurrency: int, progress) -> list[tuple[EvalRow, dict | Exception]]:
@@ -112,7 +114,7 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         return summary
     mean = lambda key: sum(float(r.get(key) or 0) for r in records) / n  # noqa: E731
     if mode == "ground":
-        summary.update(parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"))
+        summary.update(parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"), zoom_hit_tight=mean("zoom_hit_tight"))
         return summary
     by_cat = defaultdict(list)
     for r in records:
@@ -128,7 +130,8 @@ def summarise(records: list[dict], mode: Mode) -> dict:
     )
     if with_box:
         summary.update(iou_given_crop=sum(r["iou"] for r in with_box) / len(with_box),
-                       zoom_hit=sum(r["zoom_hit"] for r in with_box) / n)
+                       zoom_hit=sum(r["zoom_hit"] for r in with_box) / n,
+                       zoom_hit_tight=sum(r["zoom_hit_tight"] for r in with_box) / n)
     return summary
 
 

@@ -38,6 +38,13 @@ def contains(outer, inner) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
+def tight_hit(box, target, max_area_ratio: float = 9.0) -> bool:
+    """The box contains the whole target and is at most ``max_area_ratio`` × its area (≤ 3× per side):
+    a zoom that can still be read, unlike a box around the whole image."""
+    area = lambda b: max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])  # noqa: E731
+    return contains(box, target) and area(box) <= max_area_ratio * area(target)
+
+
 def parse_box(text: str) -> list[float] | None:
     m = _BOX_RE.search(text)
     return [float(v) for v in m.groups()] if m else None
@@ -58,20 +65,22 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
         for i in range(0, len(requests), 16):
             outs.extend(backend.generate(requests[i:i + 16]))
         if task == "ground":
-            ious, hits, parsed = [], [], 0
+            ious, hits, tight, parsed = [], [], [], 0
             for s, o in zip(samples, outs):
                 box = parse_box(o.text)
                 vw, vh = s.truth["view"]
                 truth = s.truth["box"]
                 if box is None:
-                    ious.append(0.0), hits.append(0.0)
+                    ious.append(0.0), hits.append(0.0), tight.append(0.0)
                     continue
                 parsed += 1
                 ious.append(iou(box, truth))
                 # the sign itself (without the training margin) must lie inside the predicted box
                 sign = _shrink(truth, 1.5)
                 hits.append(float(contains(box, sign)))
-            metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n)
+                tight.append(float(tight_hit(box, sign)))
+            metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n,
+                           ground_hit_tight=sum(tight) / n)
         else:
             correct = [float(chosen_option(parse_turn(o.text).answer, s.truth["options"]) == s.truth["answer_index"])
                        for s, o in zip(samples, outs)]
