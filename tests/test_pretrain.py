@@ -15,7 +15,7 @@ from deepeyes_agent.pretrain.tasks import TASKS
 
 SMALL = {
     "steps": 6, "batch_size": 2, "eval_every": 1000, "eval_samples": 2, "checkpoint_every": 2, "threads": 1,
-    "warmup_steps": 2,
+    "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1,
     "spec": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128,
              "vision_depth": 1, "vision_hidden": 32, "vision_heads": 2, "vision_intermediate": 64,
              "min_pixels": 112 * 112, "max_pixels": 112 * 112},

@@ -88,3 +88,29 @@ def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
                 colours.append(colour)
                 patterns.append(pattern if sample.task == "read_crop" else -100)
     return torch.tensor(colours), torch.tensor(patterns)
+
+
+def box_queries(builder: PromptBuilder, batch: Batch) -> list[tuple[int, list[int], list[int]]]:
+    """For grounding samples: (row, positions that predict the box's four numbers, image-token positions
+    inside the target sign). The number tokens are the key spans' number tokens; each is predicted from
+    the token right before it."""
+    out = []
+    tok = builder.tokenizer
+    for row, sample in enumerate(batch.samples):
+        if sample.task not in ("ground", "zoom_instruction"):
+            continue
+        ids = batch.input_ids[row].tolist()
+        n = int(batch.attention_mask[row].sum())
+        numbers = [str(v) for v in sample.truth["box"]]
+        box_text = "[" + ", ".join(numbers) + "]"
+        start = sample.target.find(box_text)
+        enc = tok(sample.target, add_special_tokens=False, return_offsets_mapping=True)
+        target_start = n - len(tok(sample.target + "<|im_end|>", add_special_tokens=False)["input_ids"])
+        queries = []
+        for i, (a, b) in enumerate(enc["offset_mapping"]):
+            piece = sample.target[a:b].strip()
+            if start <= a < start + len(box_text) and piece.isdigit():
+                queries.append(target_start + i - 1)
+        image_pos = [i for i, t in enumerate(ids[:n]) if t == builder.image_token_id]
+        out.append((row, queries[:4], image_pos))
+    return out

@@ -34,6 +34,12 @@ class PretrainConfig(BaseModel):
     key_token_weight: float = Field(4.0, description="loss weight of box numbers and answers vs boilerplate")
     aux_position_weight: float = Field(1.0, description="probe loss: image tokens' hidden states predict their grid position")
     aux_position_layer: int = 2
+    attention_supervision_weight: float = Field(
+        0.5, description="one attention head, at the tokens that emit a box's numbers, is taught to look at the target's image tokens")
+    attention_supervision_layer: int = 3
+    attention_supervision_from_step: int = Field(0, description="step at which attention supervision starts")
+    aux_box_weight: float = Field(1.0, description="probe: the token emitting a box number predicts that coordinate")
+    aux_box_from_step: int = 0
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
     task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2})
     curriculum_fraction: float = Field(0.3, description="share of steps with large signs, ≤ 2 per scene, one per grounding scene")

@@ -22,7 +22,7 @@ from ..models import write_agent_defaults
 from ..models.processor import load_processor
 from ..models.tiny import build_tiny_model, ordinal_number_embeddings
 from ..prompts import PromptBuilder
-from .batch import COLOUR_CLASSES, PATTERN_CLASSES, collate, grid_targets, token_labels
+from .batch import COLOUR_CLASSES, PATTERN_CLASSES, box_queries, collate, grid_targets, token_labels
 from .config import PretrainConfig
 from .skills import probe_skills, view_size_fn
 from .tasks import make_sample
@@ -34,8 +34,45 @@ class Probes(torch.nn.Module):
     def __init__(self, hidden: int):
         super().__init__()
         self.position = torch.nn.Linear(hidden, 2)
+        self.box = torch.nn.Linear(hidden, 4)  # at the k-th number-emitting token: the k-th box coordinate
         self.colour = torch.nn.Linear(hidden, len(COLOUR_CLASSES))
         self.pattern = torch.nn.Linear(hidden, len(PATTERN_CLASSES))
+
+
+def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: int):
+    """−log of the attention mass head 0 of one layer puts on the target sign's image tokens, at the
+    positions that emit the box's numbers: a pointer to what the box must surround."""
+    colour_labels, _ = token_labels(batch, merge)
+    layer = attentions[cfg.attention_supervision_layer]  # (batch, heads, query, key)
+    offsets = [0]
+    for (_, h, w) in batch.vision["image_grid_thw"].tolist():
+        offsets.append(offsets[-1] + (h // merge) * (w // merge))
+    losses = []
+    for row, queries, image_pos in box_queries(builder, batch):
+        colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
+        cells = colour_labels[offsets[row]:offsets[row + 1]]
+        keys = [p for p, c in zip(image_pos, cells.tolist()) if c == colour]
+        if not keys or not queries:
+            continue
+        mass = layer[row, 0][queries][:, keys].sum(-1)
+        losses.append(-torch.log(mass + 1e-6).mean())
+    return torch.stack(losses).mean() if losses else None
+
+
+def box_regression(builder, batch, last_hidden, probe: "Probes"):
+    """MSE of the k-th box coordinate (normalised by the view size) read linearly from the final hidden
+    state at the token that emits it: the target's position must reach the emitting token precisely."""
+    preds, targets = [], []
+    for row, queries, _ in box_queries(builder, batch):
+        truth = batch.samples[row].truth
+        vw, vh = truth["view"]
+        norm = [truth["box"][0] / vw, truth["box"][1] / vh, truth["box"][2] / vw, truth["box"][3] / vh]
+        for k, q in enumerate(queries[:4]):
+            preds.append(torch.sigmoid(probe.box(last_hidden[row, q]))[k])
+            targets.append(norm[k])
+    if not preds:
+        return None
+    return F.mse_loss(torch.stack(preds), torch.tensor(targets))
 
 
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
@@ -97,6 +134,11 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             model.model.visual.merger.mlp[2].weight.mul_(cfg.merger_init_scale)
         ordinal_number_embeddings(model, processor.tokenizer)
         state, start = None, 0
+    layers = model.config.text_config.num_hidden_layers
+    if cfg.attention_supervision_layer >= layers or cfg.aux_position_layer > layers:
+        raise ValueError(f"the model has {layers} layers: attention_supervision_layer and aux_position_layer must fit")
+    if cfg.attention_supervision_weight > 0:
+        model.set_attn_implementation("eager")  # attention weights are needed
     hidden = model.config.text_config.hidden_size
     probe = Probes(hidden)
     optimizer = _optimizer(cfg, model, probe)
@@ -115,9 +157,10 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         for group, base in zip(optimizer.param_groups, (cfg.lr, cfg.lr * cfg.vision_lr_scale)):
             group["lr"] = base * lr_at(cfg, step)
         batch = collate(builder, batch_samples(cfg, step, view_size), cfg.key_token_weight, pad_id, torch.float32)
+        supervise = cfg.attention_supervision_weight > 0 and step >= cfg.attention_supervision_from_step
         out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                          mm_token_type_ids=batch.mm_token_type_ids, output_hidden_states=cfg.aux_position_weight > 0,
-                          **batch.vision)
+                          mm_token_type_ids=batch.mm_token_type_ids, output_hidden_states=True,
+                          output_attentions=supervise, **batch.vision)
         w = batch.weights[:, 1:]
         keep = w > 0  # the LM head only where there is a target: most tokens are prompt
         logits = model.lm_head(out.last_hidden_state[:, :-1][keep]).float()
@@ -132,6 +175,16 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             aux = F.mse_loss(torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge))
             loss = loss + cfg.aux_position_weight * aux
             record["aux_position_loss"] = aux.item()
+        if supervise:
+            att = attention_to_target(cfg, builder, batch, out.attentions, merge)
+            if att is not None:
+                loss = loss + cfg.attention_supervision_weight * att
+                record["attention_supervision_loss"] = att.item()
+        if cfg.aux_box_weight > 0 and step >= cfg.aux_box_from_step:
+            box = box_regression(builder, batch, out.last_hidden_state, probe)
+            if box is not None:
+                loss = loss + cfg.aux_box_weight * box
+                record["aux_box_loss"] = box.item()
         if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
             feats = out.hidden_states[0][image_positions]
             colour_t, pattern_t = token_labels(batch, merge)
