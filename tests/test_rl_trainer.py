@@ -78,3 +78,37 @@ def test_a_chat_model_cannot_be_trained(data, tmp_path):
 
     with pytest.raises(TypeError, match="token-level backend"):
         LocalTrainer(TrainConfig(data=data, out=tmp_path), backend=ChatOnly())
+
+
+def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_dir, data, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rl"
+    cmd = [sys.executable, "-m", "deepeyes_agent.cli", "train", "--data", str(data), "--out", str(out),
+           "--model", str(tiny_dir), "--steps", "4", "--rollouts-per-prompt", "2", "--prompts-per-step", "1"]
+    env = {**os.environ, "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img")}
+    config = tmp_path / "rl.yaml"
+    config.write_text("max_new_tokens: 8\nsave_every: 1\nthreads: 1\n")
+    proc = subprocess.Popen(cmd + ["--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = out / "checkpoint" / "COMPLETE"
+    deadline = time.time() + 600
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(marker.read_text())
+    assert killed_at < 4, "finished before the kill"
+    refused = subprocess.run(cmd + ["--config", str(config)], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "--resume" in refused.stdout + refused.stderr
+    done = subprocess.run(cmd + ["--config", str(config), "--resume"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert marker.read_text() == "4"
+    steps = {json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()}
+    assert steps == {1, 2, 3, 4}
+    assert TransformersBackend.from_pretrained(out / "checkpoint").model is not None
+    assert (out / "curves.png").exists()
