@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from .images import ImageError
 from .protocol import ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, user_text
 
 
@@ -26,7 +27,10 @@ class PromptBuilder:
         self.eos_token_id = convert("<|im_end|>")
 
     def num_image_tokens(self, image: Image.Image) -> int:
-        patches = self.image_processor.get_number_of_image_patches(image.height, image.width, {})
+        try:
+            patches = self.image_processor.get_number_of_image_patches(image.height, image.width, {})
+        except ValueError as exc:  # e.g. aspect ratio ≥ 200: the Qwen-VL resize refuses it
+            raise ImageError(f"image of {image.width}x{image.height} px cannot be fed to the model: {exc}") from exc
         return patches // (self.image_processor.merge_size**2)
 
     def messages(self, question: str, options: list[str] | None = None) -> list[dict]:

@@ -1,0 +1,104 @@
+"""Hostile images: every one either loads correctly or fails with an ImageError naming the file."""
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from conftest import answer
+from deepeyes_agent.backends import ScriptedBackend
+from deepeyes_agent.graphs import create_visual_agent
+from deepeyes_agent.images import ImageError, load_image
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width``×``height`` (a decompression bomb's calling card)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data[12:29]  # type + 13 bytes of IHDR body
+    body = struct.pack(">II", width, height) + bytes(ihdr[12:17])
+    chunk = b"IHDR" + body
+    data[12:29] = chunk
+    data[29:33] = struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_claiming(30000, 30000))
+    with pytest.raises(ImageError, match="bomb.png.*decompression-bomb"):
+        load_image(path)
+
+
+def test_truncated_file(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 300), "red").save(buf, format="PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="cut.png: cannot decode"):
+        load_image(path)
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("hello")
+    with pytest.raises(ImageError, match="notes.png"):
+        load_image(path)
+
+
+def test_huge_text_chunk(tmp_path):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (64 * 1024 * 1024), zip=True)  # inflates past Pillow's text limit
+    path = tmp_path / "text.png"
+    Image.new("RGB", (10, 10)).save(path, pnginfo=info)
+    with pytest.raises(ImageError, match="text.png"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("mode, colour", [("I;16", 40000), ("P", 3), ("CMYK", (0, 255, 255, 0)), ("LA", (120, 128))])
+def test_unusual_modes_become_rgb(mode, colour, tmp_path):
+    img = Image.new(mode, (32, 16), colour)
+    out = load_image(img)
+    assert out.mode == "RGB" and out.size == (32, 16)
+    if mode == "I;16":
+        assert out.getpixel((0, 0))[0] == 40000 // 256
+
+
+def test_alpha_is_composited_on_white():
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    assert load_image(rgba).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied_before_boxes(tmp_path):
+    img = Image.new("RGB", (300, 100), "blue")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif)
+    assert load_image(path).size == (100, 300)
+
+
+def test_animated_gif_gives_the_first_frame(tmp_path):
+    frames = [Image.new("RGB", (20, 20), c) for c in ("red", "green", "blue")]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert load_image(path).getpixel((0, 0))[0] > 200  # red
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20000, 200)])
+def test_tiny_and_strip_images_run_through_the_graph(size, processor, store, tmp_path):
+    path = tmp_path / "odd.png"
+    Image.new("RGB", size, "gray").save(path)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("gray")]), store=store)
+    assert graph.invoke({"image": str(path), "question": "colour?"})["answer"] == "gray"
+
+
+def test_aspect_over_200_is_a_clear_error(processor, store, tmp_path):
+    path = tmp_path / "strip.png"
+    Image.new("RGB", (20000, 50)).save(path)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
+    with pytest.raises(ImageError, match="20000x50.*aspect ratio"):
+        graph.invoke({"image": str(path), "question": "q"})
