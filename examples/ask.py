@@ -19,13 +19,13 @@ def main() -> None:
     store = ImageStore()
     agent = create_visual_agent(
         backend, store=store,
-        config=AgentConfig(max_turns=5, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
+        config=AgentConfig.for_model(default_model_dir(), max_turns=5, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
     )
-    image = Path(__file__).parent / "images" / "street.png"
+    image = Path(__file__).parent / "images" / "signs.png"  # a held-out zoom-world scene
     result = agent.invoke({
         "image": str(image),
-        "question": "What shape is the yellow mark on the blue sign?",
-        "options": ["triangle", "circle", "square", "star"],
+        "question": "What pattern is on the orange sign?",
+        "options": ["vertical stripes", "diagonal stripes", "checkerboard", "horizontal stripes"],
     })
     traj = Trajectory.model_validate(result["trajectory"])
     print(f"answer: {result['answer']!r}")

@@ -80,10 +80,11 @@ def main() -> None:
     from deepeyes_agent.backends import SamplingParams, TransformersBackend
     from deepeyes_agent.models import default_model_dir
 
-    backend = TransformersBackend.from_pretrained(default_model_dir())
-    workflow = build_workflow(backend, config=AgentConfig(sampling=SamplingParams(max_tokens=64, temperature=0.0)))
-    image = Path(__file__).parent / "images" / "street.png"
-    for message in (image_message(image, "What shape is the yellow mark on the blue sign?"),
+    model_dir = default_model_dir()
+    backend = TransformersBackend.from_pretrained(model_dir)
+    workflow = build_workflow(backend, config=AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64, temperature=0.0)))
+    image = Path(__file__).parent / "images" / "signs.png"
+    for message in (image_message(image, "What pattern is on the orange sign?"),
                     HumanMessage("What is the capital of France?")):
         print(f"\n>>> {message.content if isinstance(message.content, str) else message.content[-1]['text']}")
         final = None
