@@ -64,3 +64,17 @@ def tool_call(box, name: str = "image_zoom_in_tool", think: str = "zoom") -> str
 
 def answer(text: str, think: str = "done") -> str:
     return f"<think>{think}</think>\n<answer>{text}</answer><|im_end|>"
+
+
+def kill_at_first_checkpoint(proc, run_dir, timeout: float = 600) -> int:
+    """SIGKILL ``proc`` as soon as ``run_dir`` holds a complete checkpoint; returns that checkpoint's step."""
+    import signal
+    import time
+
+    marker = run_dir / "checkpoint" / "COMPLETE"
+    deadline = time.time() + timeout
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return int(marker.read_text())

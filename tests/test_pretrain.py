@@ -1,15 +1,13 @@
 """deepeyes-agent pretrain: a short run learns something, and a SIGKILLed run resumes to the same weights."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
-import torch
 import yaml
 from safetensors.torch import load_file
 
+from conftest import kill_at_first_checkpoint
 from deepeyes_agent.pretrain.config import PretrainConfig
 from deepeyes_agent.pretrain.tasks import TASKS
 
@@ -36,14 +34,7 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path):
     done = _pretrain(tmp_path / "straight", config)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    proc = _pretrain(tmp_path / "killed", config, wait=False)
-    marker = tmp_path / "killed" / "checkpoint" / "COMPLETE"
-    deadline = time.time() + 600
-    while not marker.exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = int(marker.read_text())
+    killed_at = kill_at_first_checkpoint(_pretrain(tmp_path / "killed", config, wait=False), tmp_path / "killed")
     assert killed_at < SMALL["steps"], "the run finished before it could be killed"
     resumed = _pretrain(tmp_path / "killed", config)
     assert resumed.returncode == 0 and f"resumed from step {killed_at}" in resumed.stdout

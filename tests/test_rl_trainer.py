@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import answer, tool_call
+from conftest import answer, kill_at_first_checkpoint, tool_call
 from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.rl.config import TrainConfig
@@ -83,10 +83,8 @@ def test_a_chat_model_cannot_be_trained(data, tmp_path):
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_dir, data, tmp_path):
     import json
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "rl"
     cmd = [sys.executable, "-m", "deepeyes_agent.cli", "train", "--data", str(data), "--out", str(out),
@@ -95,13 +93,8 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_dir, data, 
     config = tmp_path / "rl.yaml"
     config.write_text("max_new_tokens: 8\nsave_every: 1\nthreads: 1\n")
     proc = subprocess.Popen(cmd + ["--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_at = kill_at_first_checkpoint(proc, out)
     marker = out / "checkpoint" / "COMPLETE"
-    deadline = time.time() + 600
-    while not marker.exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = int(marker.read_text())
     assert killed_at < 4, "finished before the kill"
     refused = subprocess.run(cmd + ["--config", str(config)], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "--resume" in refused.stdout + refused.stderr
