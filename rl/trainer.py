@@ -20,7 +20,7 @@ from deepeyes_agent.checkpoint import latest, save_atomically
 from deepeyes_agent.eval.rows import load_rows, order_options
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.models import default_model_dir, write_agent_defaults
+from deepeyes_agent.models import agent_defaults, default_model_dir, write_agent_defaults
 
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
@@ -140,8 +140,6 @@ class LocalTrainer:
         def write(folder: Path) -> None:
             self.model.save_pretrained(folder)
             self.backend.processor.save_pretrained(folder)
-            from deepeyes_agent.models import agent_defaults
-
             write_agent_defaults(folder, **{**agent_defaults(self.model_dir), "system_prompt": self.agent_config.system_prompt})
             torch.save({"step": step, "optimizer": self.optimizer.state_dict(),
                         "config": self.cfg.model_dump(mode="json")}, folder / "trainer_state.pt")
