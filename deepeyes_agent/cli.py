@@ -166,8 +166,14 @@ def train(
     seed: Optional[int] = typer.Option(None),
     config: Optional[Path] = typer.Option(None, exists=True, help="YAML with TrainConfig fields"),
     resume: bool = typer.Option(False, help="continue from the run folder's last checkpoint"),
+    engine: str = typer.Option("local", help="local: GRPO on this machine; openrlhf: an OpenRLHF run (Ray + vLLM + DeepSpeed)"),
+    dry_run: bool = typer.Option(False, help="openrlhf: write the dataset and agent settings, print the command, run nothing"),
+    nodes: int = typer.Option(1, help="openrlhf: nodes"),
+    gpus_per_node: int = typer.Option(8, help="openrlhf: GPUs per node"),
+    launcher: str = typer.Option("ray-job", help="openrlhf: ray-job (`ray job submit`) or direct (this node)"),
+    ray_address: str = typer.Option("http://127.0.0.1:8265", help="openrlhf: Ray dashboard address for ray-job"),
 ) -> None:
-    """RL (GRPO) on trajectories of the agent graph with the DeepEyes reward, on this machine."""
+    """RL (GRPO) on trajectories of the agent graph with the DeepEyes reward: on this machine, or on OpenRLHF."""
     from rich.progress import Progress
 
     from .checkpoint import latest
@@ -179,6 +185,14 @@ def train(
                  "prompts_per_step": prompts_per_step, "lr": lr, "eval_data": eval_data, "eval_every": eval_every,
                  "eval_limit": eval_limit, "seed": seed}
     cfg = TrainConfig.from_yaml(config, **overrides) if config else TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    if engine == "openrlhf":
+        from .rl.openrlhf.command import ClusterConfig
+        from .rl.openrlhf.launch import prepare_and_launch
+
+        cluster = ClusterConfig(nodes=nodes, gpus_per_node=gpus_per_node, launcher=launcher, ray_address=ray_address)
+        raise typer.Exit(prepare_and_launch(cfg, cluster, dry_run=dry_run, echo=typer.echo))
+    if engine != "local":
+        raise typer.BadParameter(f"unknown engine {engine!r}: local or openrlhf")
     if latest(cfg.out) is not None and not resume:
         raise typer.BadParameter(f"{cfg.out} already holds a checkpoint: pass --resume to continue it, or pick a new --out")
     trainer = LocalTrainer(cfg)
@@ -192,6 +206,24 @@ def train(
         "reward", "reward/accuracy", "tool_call_rate", "crops_per_answer", "response_length", "entropy", "kl",
         "eval/accuracy", "eval/tool_call_rate"])
     console.print(f"curves: {png}")
+
+
+@app.command(name="export-openrlhf")
+def export_openrlhf_cmd(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL"),
+    out: Path = typer.Argument(..., help="OpenRLHF prompt JSONL to write"),
+    order: str = typer.Option("shuffle", help="option order: shuffle, cycle or fixed (as stored)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Rows → OpenRLHF prompts (prompt, images, label); bad rows and missing images reported by line."""
+    from .rl.openrlhf.export import export_openrlhf
+
+    report = export_openrlhf(data, out, order=order, seed=seed)
+    for bad in report.skipped:
+        console.print(f"[yellow]skipped line {bad['line']}[/]: {bad['reason']}")
+    console.print(f"wrote {report.written} rows to {out}" + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+    if not report.written:
+        raise typer.Exit(1)
 
 
 @app.command(name="select")

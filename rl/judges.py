@@ -119,3 +119,17 @@ class LLMJudge:
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt * (1 + random.random() * 0.1))
         raise JudgeError(f"LLM judge at {self.base_url} failed {self.retries + 1} times; last error: {last}")
+
+
+def make_judge(kind: str = "option", url: str | None = None, model: str = "judge") -> Judge:
+    """``option`` (letter / option text, the default), ``exact`` (normalised string), or ``llm`` (an
+    OpenAI-compatible endpoint at ``url``)."""
+    if kind == "llm":
+        if not url:
+            raise ValueError("judge 'llm' needs a judge URL (an OpenAI-compatible endpoint)")
+        return LLMJudge(url, model)
+    if kind == "exact":
+        return ExactJudge()
+    if kind == "option":
+        return OptionJudge()
+    raise ValueError(f"unknown judge {kind!r}: option, exact or llm")

@@ -24,17 +24,9 @@ from deepeyes_agent.models import agent_defaults, default_model_dir, write_agent
 
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
-from .judges import ExactJudge, LLMJudge, OptionJudge
+from .judges import make_judge
 from .rollout import Episode, collect
 from .tensors import collate_trajectories, token_logprobs
-
-
-def make_judge(cfg: TrainConfig):
-    if cfg.judge == "llm":
-        if not cfg.judge_url:
-            raise ValueError("judge 'llm' needs judge_url (an OpenAI-compatible endpoint)")
-        return LLMJudge(cfg.judge_url, cfg.judge_model)
-    return ExactJudge() if cfg.judge == "exact" else OptionJudge()
 
 
 def sync_weights(backend, model) -> None:
@@ -80,7 +72,7 @@ class LocalTrainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.start_step = state["step"]
         self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.grpo.kl_coef > 0 else None
-        self.judge = make_judge(cfg)
+        self.judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
         self.rows, self.skipped = load_rows(cfg.data)
         if not self.rows:
             raise ValueError(f"{cfg.data}: no usable rows ({len(self.skipped)} skipped)")

@@ -42,6 +42,10 @@ class PretrainConfig(BaseModel):
     aux_box_from_step: int = 0
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
     task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2})
+    ground_margin: float = Field(1.5, description="a grounding box is the sign grown by this factor ...")
+    box_grid: int = Field(1, description="... and snapped outward to multiples of this many view pixels (14 = a patch)")
+    crop_margin: tuple[float, float] = Field((1.1, 2.0), description="reading crops: side = this range × the sign's")
+    init_from: Path | None = Field(None, description="start from this model folder's weights (a second stage) instead of a random init")
     curriculum_fraction: float = Field(0.3, description="share of steps with large signs, ≤ 2 per scene, one per grounding scene")
     eval_every: int = 250
     eval_samples: int = 48

@@ -68,15 +68,13 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
             ious, hits, tight, parsed = [], [], [], 0
             for s, o in zip(samples, outs):
                 box = parse_box(o.text)
-                vw, vh = s.truth["view"]
                 truth = s.truth["box"]
                 if box is None:
                     ious.append(0.0), hits.append(0.0), tight.append(0.0)
                     continue
                 parsed += 1
                 ious.append(iou(box, truth))
-                # the sign itself (without the training margin) must lie inside the predicted box
-                sign = _shrink(truth, 1.5)
+                sign = s.truth["sign"]  # the sign itself (without the training margin) must lie inside
                 hits.append(float(contains(box, sign)))
                 tight.append(float(tight_hit(box, sign)))
             metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n,
@@ -93,8 +91,3 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
                 metrics["direct_attribute_acc"] = sum(att) / max(1, len(att))
     return metrics
 
-
-def _shrink(box, margin: float) -> list[float]:
-    x1, y1, x2, y2 = box
-    gx, gy = (x2 - x1) * (1 - 1 / margin) / 2, (y2 - y1) * (1 - 1 / margin) / 2
-    return [x1 + gx, y1 + gy, x2 - gx, y2 - gy]

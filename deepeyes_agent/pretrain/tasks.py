@@ -32,13 +32,22 @@ class PretrainSample:
     """(sign box in this image's pixels, colour, pattern) — labels for the per-token auxiliary probes."""
 
 
-def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float) -> list[int]:
+def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float = 1.0) -> list[float]:
     """A box around ``box`` (original pixels) grown by ``margin`` × its size, in the model's view frame."""
     x1, y1, x2, y2 = box
     gx, gy = (x2 - x1) * (margin - 1) / 2, (y2 - y1) * (margin - 1) / 2
     sx, sy = view_w / scene.width, view_h / scene.height
-    return [max(0, int((x1 - gx) * sx)), max(0, int((y1 - gy) * sy)),
-            min(view_w, int(round((x2 + gx) * sx + 0.5))), min(view_h, int(round((y2 + gy) * sy + 0.5)))]
+    return [(x1 - gx) * sx, (y1 - gy) * sy, (x2 + gx) * sx, (y2 + gy) * sy]
+
+
+def snap_outward(box: list[float], grid: int, view_w: int, view_h: int) -> list[int]:
+    """``box`` grown outward to multiples of ``grid`` view pixels (e.g. 14 = one patch): a coarse box a
+    tiny model can emit as "which patch column/row", and still one that contains the target."""
+    if grid <= 1:
+        return [max(0, int(box[0])), max(0, int(box[1])), min(view_w, int(round(box[2] + 0.5))), min(view_h, int(round(box[3] + 0.5)))]
+    x1, y1 = int(box[0] // grid) * grid, int(box[1] // grid) * grid
+    x2, y2 = -int(-box[2] // grid) * grid, -int(-box[3] // grid) * grid
+    return [max(0, x1), max(0, y1), min(view_w, x2), min(view_h, y2)]
 
 
 def crop_around(img: Image.Image, box, rng: random.Random, margin: tuple[float, float], jitter: float):
@@ -63,8 +72,10 @@ def _think(text: str) -> str:
 
 
 def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
-                crop_margin=(1.1, 2.0), ground_margin: float = 1.5, single_sign_grounding: bool = False) -> PretrainSample:
-    """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size."""
+                crop_margin=(1.1, 2.0), ground_margin: float = 1.5, box_grid: int = 1,
+                single_sign_grounding: bool = False) -> PretrainSample:
+    """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
+    A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px."""
     n = rng.randint(2, max(2, max_signs)) if task == "direct" else rng.randint(1, max_signs)
     if task in ("ground", "zoom_instruction") and single_sign_grounding:
         n = 1
@@ -74,7 +85,7 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     sign = rng.choice(scene.signs)
     label = f"the {sign.colour} sign"
     if task in ("ground", "zoom_instruction"):
-        box = view_box(sign.box, scene, vw, vh, ground_margin)
+        box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
         box_text = f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]"
         if task == "ground":
             text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
@@ -83,7 +94,8 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
             text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
             call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
             target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
-        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour},
+        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour,
+                                                                          "sign": view_box(sign.box, scene, vw, vh)},
                               regions_in(scene))
     qs = questions(scene, rng)
     if task == "read_crop":

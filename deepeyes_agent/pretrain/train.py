@@ -75,11 +75,16 @@ def box_regression(builder, batch, last_hidden, probe: "Probes"):
     return F.mse_loss(torch.stack(preds), torch.tensor(targets))
 
 
+def sample_options(cfg: PretrainConfig) -> dict:
+    """How targets are written (shared by the training stream and the skill probes)."""
+    return {"ground_margin": cfg.ground_margin, "box_grid": cfg.box_grid, "crop_margin": tuple(cfg.crop_margin)}
+
+
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
     """First large signs, and one sign per grounding scene (select by salience before selecting by colour)."""
     if step < cfg.curriculum_fraction * cfg.steps:
-        return {"sign_size": (130, 200), "max_signs": 2, "single_sign_grounding": True}
-    return {"sign_size": (96, 160), "max_signs": 3}
+        return {"sign_size": (130, 200), "max_signs": 2, "single_sign_grounding": True, **sample_options(cfg)}
+    return {"sign_size": (96, 160), "max_signs": 3, **sample_options(cfg)}
 
 
 def batch_samples(cfg: PretrainConfig, step: int, view_size):
@@ -127,6 +132,13 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         processor = load_processor(resume)
         state = torch.load(resume / "trainer_state.pt", weights_only=False)
         start = state["step"]
+    elif cfg.init_from:
+        from transformers import AutoModelForImageTextToText
+
+        torch.manual_seed(cfg.seed)
+        model = AutoModelForImageTextToText.from_pretrained(cfg.init_from, dtype=torch.float32)
+        processor = load_processor(cfg.init_from)
+        state, start = None, 0
     else:
         torch.manual_seed(cfg.seed)
         model, processor = build_tiny_model(None, cfg.spec)
@@ -206,7 +218,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k.startswith("aux_") or k == "samples_per_s"))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             model.eval()
-            skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt)
+            skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt,
+                                  **sample_options(cfg))
             model.train()
             record.update({f"eval/{k}": v for k, v in skills.items()})
             log(f"eval @ {step + 1}: " + " ".join(f"{k}={v:.2f}" for k, v in skills.items()))

@@ -1,0 +1,86 @@
+"""``AgentExecutor`` for OpenRLHF: one episode of THIS library's graph per ``execute`` call.
+
+The graph runs on OpenRLHF's engine through :class:`~.engine.EngineBackend`; the episode's Trajectory
+is scored by the DeepEyes reward (:func:`deepeyes_agent.rl.reward.compute_reward`) and returned in the
+dict OpenRLHF trains on (:func:`~.response.to_openrlhf`).
+
+Rows come from ``deepeyes-agent export-openrlhf``: ``prompt`` is the question text (no chat template:
+the graph builds the DeepEyes prompt itself), ``images`` the image path(s), ``label`` a JSON object
+with the answer (and options when the question has them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from openrlhf.utils.agent import AgentExecutorBase
+
+from deepeyes_agent.backends.base import SamplingParams
+from deepeyes_agent.graphs.visual_agent import create_visual_agent
+from deepeyes_agent.images import ImageStore
+from deepeyes_agent.trajectory import Trajectory
+
+from ..judges import Truth
+from ..reward import compute_reward
+from .engine import EngineBackend
+from .response import to_openrlhf
+from .settings import AgentSettings
+
+
+def parse_label(label) -> Truth:
+    """The exported label (JSON: ``answer``, optional ``options`` / ``answer_index`` / ``question``), or a
+    plain string taken as a free-form answer."""
+    if isinstance(label, dict):
+        data = label
+    else:
+        try:
+            data = json.loads(label)
+        except (TypeError, json.JSONDecodeError):
+            return Truth(answer=str(label))
+        if not isinstance(data, dict):
+            return Truth(answer=str(label))
+    if "answer" not in data:
+        raise ValueError(f"label {label!r} has no 'answer'")
+    options = tuple(data["options"]) if data.get("options") else None
+    return Truth(answer=str(data["answer"]), options=options, answer_index=data.get("answer_index"),
+                 question=str(data.get("question", "")))
+
+
+def first_image(images) -> str:
+    refs = images if isinstance(images, list) else [images]
+    refs = [r for r in refs if r is not None]
+    if not refs:
+        raise ValueError("a DeepEyes row needs an image: 'images' is empty")
+    return refs[0]
+
+
+class DeepEyesAgentExecutor(AgentExecutorBase):
+    def __init__(self, settings: AgentSettings | None = None):
+        self.settings = settings or AgentSettings.from_env()
+        self.judge = self.settings.make_judge()
+
+    def agent_config(self, sampling_params, max_length: int):
+        """Episode bounds from the settings; context budget and sampling from OpenRLHF's run."""
+        turn_tokens = getattr(sampling_params, "max_tokens", None) or max_length
+        sampling = SamplingParams(
+            max_tokens=max(1, min(turn_tokens, max_length)),
+            temperature=float(getattr(sampling_params, "temperature", 1.0)),
+            top_p=float(getattr(sampling_params, "top_p", 1.0)),
+            top_k=int(getattr(sampling_params, "top_k", -1)),
+        )
+        return self.settings.agent.model_copy(update={"max_context_tokens": max_length, "sampling": sampling})
+
+    async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
+        truth = parse_label(label)
+        question = str(prompt).replace("<image>", "").strip()
+        store = ImageStore()
+        graph = create_visual_agent(EngineBackend(llm_engine, hf_tokenizer, sampling_params), processor=hf_tokenizer,
+                                    config=self.agent_config(sampling_params, max_length), store=store)
+        state = await graph.ainvoke({"image": first_image(images), "question": question,
+                                     "options": list(truth.options) if truth.options else None})
+        traj = Trajectory.model_validate(state["trajectory"])
+        # an LLM judge is blocking HTTP with retries: keep it off the engine's event loop
+        reward = await asyncio.to_thread(compute_reward, traj, truth, self.judge, self.settings.reward)
+        return to_openrlhf(traj, store, reward, hf_tokenizer, prompt=prompt, label=label, images=images,
+                           with_logprobs=getattr(sampling_params, "logprobs", None) is not None)

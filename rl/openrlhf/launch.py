@@ -1,0 +1,41 @@
+"""``deepeyes-agent train --engine openrlhf``: export the rows, write the agent settings, build the
+``train_ppo_ray`` command, then print it (dry run) or run it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from deepeyes_agent.graphs.state import AgentConfig
+from deepeyes_agent.models import default_model_dir
+
+from ..config import TrainConfig
+from .command import ClusterConfig, launch_command, render
+from .export import export_openrlhf
+from .settings import AgentSettings
+
+
+def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, Path]:
+    """Writes ``OUT/openrlhf/prompts.jsonl`` and ``OUT/openrlhf/agent_settings.json``; returns the command."""
+    folder = (cfg.out / "openrlhf").resolve()
+    model = (cfg.model or default_model_dir()).resolve()
+    dataset = folder / "prompts.jsonl"
+    report = export_openrlhf(cfg.data, dataset, seed=cfg.seed)
+    if report.skipped:
+        lines = ", ".join(f"line {s['line']}: {s['reason']}" for s in report.skipped[:5])
+        raise ValueError(f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})")
+    agent = AgentConfig.for_model(model, max_turns=cfg.max_turns)
+    settings = AgentSettings(agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url,
+                             judge_model=cfg.judge_model).write(folder / "agent_settings.json")
+    command = launch_command(cfg.model_copy(update={"out": cfg.out.resolve()}), cluster, model=model, dataset=dataset,
+                             settings=settings)
+    return command, dataset, settings
+
+
+def prepare_and_launch(cfg: TrainConfig, cluster: ClusterConfig, *, dry_run: bool, echo=print) -> int:
+    command, dataset, settings = prepare(cfg, cluster)
+    echo(f"# dataset: {dataset}\n# agent settings: {settings}")
+    echo(render(command))
+    if dry_run:
+        return 0
+    return subprocess.call(command)
