@@ -10,6 +10,7 @@ output never raises: it becomes an error observation (the episode goes on) or a 
 
 from __future__ import annotations
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
@@ -19,8 +20,9 @@ from deepeyes_agent.images import ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
 from deepeyes_agent.prompts import PromptBuilder
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
-from deepeyes_agent.zoom import ViewGeometry, ZoomError, execute_call
+from deepeyes_agent.zoom import CoordinateFrame, ViewGeometry, ZoomError, execute_call
 
+from .chat_policy import ChatPolicy
 from .inputs import from_messages, resolve_image
 from .state import AgentConfig, VisualAgentState
 
@@ -36,14 +38,23 @@ def _emit(event: dict) -> None:
 
 
 class _Episode:
-    """The node functions; they close over the backend, prompt builder, store and config."""
+    """The node functions; they close over the policy (a token backend with its prompt builder, or a
+    chat model), the image store and the config."""
 
-    def __init__(self, backend: Backend, builder: PromptBuilder, config: AgentConfig, store: ImageStore, name: str):
+    def __init__(self, backend: Backend | None, builder: PromptBuilder | None, config: AgentConfig, store: ImageStore,
+                 name: str, chat: ChatPolicy | None = None, image_processor=None):
         self.backend = backend
         self.builder = builder
         self.config = config
         self.store = store
         self.name = name
+        self.chat = chat
+        self.image_processor = image_processor if image_processor is not None else getattr(builder, "image_processor", None)
+
+    def _geometry(self, original) -> ViewGeometry:
+        if self.image_processor is not None:
+            return ViewGeometry.for_image(original.width, original.height, self.image_processor)
+        return ViewGeometry(original.width, original.height, original.width, original.height)  # view = original
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, state: VisualAgentState) -> dict:
@@ -57,7 +68,7 @@ class _Episode:
             ref, question, options = resolve_image(state["image"], self.store), state["question"], state.get("options")
         image = self.store.get(ref)
         traj = Trajectory(
-            prompt_ids=self.builder.prompt_ids(image, question, options),
+            prompt_ids=self.builder.prompt_ids(image, question, options) if self.builder else [],
             images=[ref], question=question, options=options,
         )
         return {"image": ref, "question": question, "trajectory": traj.model_dump(), "pending_call": None, "answer": None}
@@ -107,10 +118,16 @@ class _Episode:
         return {"trajectory": traj.model_dump(), "pending_call": pending}
 
     def policy(self, state: VisualAgentState) -> dict:
+        if self.chat is not None:
+            traj = Trajectory.model_validate(state["trajectory"])
+            return self._apply(traj, self.chat.invoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else self.backend.generate([request])[0])
 
     async def apolicy(self, state: VisualAgentState) -> dict:
+        if self.chat is not None:
+            traj = Trajectory.model_validate(state["trajectory"])
+            return self._apply(traj, await self.chat.ainvoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else await self.backend.agenerate(request))
 
@@ -122,17 +139,20 @@ class _Episode:
         if call.get("error"):
             seg = ObservationSegment(token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments")
         else:
-            geom = ViewGeometry.for_image(original.width, original.height, self.builder.image_processor)
+            geom = self._geometry(original)
+            zoom_config = self.config.zoom
+            if self.image_processor is None and zoom_config.effective_frame is CoordinateFrame.QWEN25_PIXELS:
+                zoom_config = zoom_config.model_copy(update={"frame": CoordinateFrame.ORIGINAL})  # no resize known
             try:
-                result = execute_call(call.get("name"), call.get("arguments"), original, geom, self.config.zoom)
+                result = execute_call(call.get("name"), call.get("arguments"), original, geom, zoom_config)
             except ZoomError as exc:
                 seg = ObservationSegment(token_ids=[], error=exc.observation, reason=exc.reason)
             else:
                 seg = ObservationSegment(
-                    token_ids=self.builder.observation_ids(result.crop), image=self.store.put(result.crop),
+                    token_ids=self.builder.observation_ids(result.crop) if self.builder else [], image=self.store.put(result.crop),
                     box_model=list(result.box_model), box_original=list(result.box_original),
                 )
-        if seg.error is not None:
+        if seg.error is not None and self.builder:
             seg.token_ids = self.builder.error_observation_ids(seg.error)
         if len(traj.input_ids()) + len(seg.token_ids) >= self.config.max_context_tokens:
             traj.stop_reason, traj.truncated = "context_budget", True  # as DeepEyes: stop without appending
@@ -165,8 +185,9 @@ def _after_zoom(state: VisualAgentState) -> str:
 
 
 def create_visual_agent(
-    backend: Backend,
+    backend: Backend | None = None,
     *,
+    model: BaseChatModel | None = None,
     processor=None,
     config: AgentConfig | None = None,
     store: ImageStore | None = None,
@@ -180,10 +201,22 @@ def create_visual_agent(
     ``backend.processor``. Input: ``{"image": path | "sha256:…" | data URL, "question": str,
     "options": [..]}`` or ``{"messages": [HumanMessage([image block, text])]}``. Output state holds
     ``answer`` and ``trajectory`` (a :class:`~deepeyes_agent.trajectory.Trajectory` as a dict).
+
+    ``model`` instead of ``backend``: any LangChain chat model that takes images (inference only — its
+    trajectories have no token ids; RL needs a token backend). Its boxes are read in ``config.zoom``'s
+    frame against the original image, or against the view ``processor``'s image processor would produce.
     """
     config = config or AgentConfig()
-    episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
-                       config, store or ImageStore(), name)
+    store = store or ImageStore()
+    if (backend is None) == (model is None):
+        raise ValueError("pass either a token-level backend or a chat model (model=...)")
+    if model is not None:
+        image_processor = getattr(processor, "image_processor", processor)
+        episode = _Episode(None, None, config, store, name, chat=ChatPolicy(model, config.system_prompt, store),
+                           image_processor=image_processor)
+    else:
+        episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
+                           config, store, name)
     graph = StateGraph(VisualAgentState)
     graph.add_node("prepare", episode.prepare)
     graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))

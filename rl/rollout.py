@@ -37,5 +37,8 @@ def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: Rew
     for k, out in enumerate(outputs):
         row = rows[k // n]
         traj = Trajectory.model_validate(out["trajectory"])
+        if not traj.prompt_ids:
+            raise TypeError("this graph's policy is a chat model: its trajectories carry no token ids or logprobs. "
+                            "RL trains on tokens — build the graph on a token-level backend (TransformersBackend, vLLM)")
         episodes.append(Episode(row, k // n, traj, compute_reward(traj, truth_of(row), judge, reward_config)))
     return episodes

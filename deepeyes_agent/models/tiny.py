@@ -29,6 +29,8 @@ class TinyModelSpec(BaseModel):
     min_pixels: int = Field(56 * 56, description="smallest image the processor feeds (pixels)")
     max_pixels: int = Field(448 * 448, description="largest image the processor feeds (pixels)")
     max_position_embeddings: int = 8192
+    rope_theta: float = Field(1_000_000.0, description="RoPE base. Qwen's 1e6 leaves a tiny head's w-section "
+                              "(the lowest frequencies) nearly unrotated across an image: columns become invisible")
     vocab_size: int = 4096
     seed: int = 0
 
@@ -56,7 +58,7 @@ def tiny_config(spec: TinyModelSpec, tokenizer) -> Qwen2_5_VLConfig:
             num_attention_heads=spec.num_heads,
             num_key_value_heads=spec.num_kv_heads,
             max_position_embeddings=spec.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
+            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope},
             bos_token_id=ids("<|endoftext|>"),
             eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"),

@@ -18,6 +18,9 @@ def embedded_spec() -> TinyModelSpec:
         hidden_size=160, num_layers=5, num_heads=5, num_kv_heads=1, intermediate_size=448,
         vision_depth=4, vision_hidden=128, vision_heads=4, vision_intermediate=256,
         min_pixels=280 * 280, max_pixels=280 * 280, max_position_embeddings=8192,
+        # head_dim 32, mrope (4, 6, 6): with base 1e6 the w-section turns < 0.004 rad across 20 columns and
+        # x is not learnable; base 100 turns it 0.3–1.1 rad (h-section 1.5–6 rad) — rows AND columns visible
+        rope_theta=100.0,
     )
 
 
