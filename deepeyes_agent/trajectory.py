@@ -32,6 +32,7 @@ class ObservationSegment(BaseModel):
     reason: str | None = Field(None, description="why the call failed, for people")
     box_model: list[float] | None = None
     box_original: list[int] | None = None
+    review: str | None = Field(None, description="approved / edited / rejected when a human reviewed the zoom")
 
 
 Segment = ActionSegment | ObservationSegment

@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest
 from deepeyes_agent.images import ImageStore
@@ -50,6 +51,8 @@ class _Episode:
         self.name = name
         self.chat = chat
         self.image_processor = image_processor if image_processor is not None else getattr(builder, "image_processor", None)
+
+    approve_zooms = False
 
     def _geometry(self, original) -> ViewGeometry:
         if self.image_processor is not None:
@@ -136,7 +139,13 @@ class _Episode:
         traj = Trajectory.model_validate(state["trajectory"])
         call = state["pending_call"] or {}
         original = self.store.get(traj.images[0])  # always the first image: never a crop of a crop
-        if call.get("error"):
+        review = None
+        if self.approve_zooms and not call.get("error"):
+            # human in the loop: the run stops here until Command(resume=decision) (needs a checkpointer)
+            call, review = review_call(call, interrupt({"tool_call": call, "image": traj.images[0], "turn": traj.turns}))
+        if review == "rejected":
+            seg = ObservationSegment(token_ids=[], error=REJECTED_BY_REVIEWER, reason="a reviewer rejected the zoom")
+        elif call.get("error"):
             seg = ObservationSegment(token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments")
         else:
             geom = self._geometry(original)
@@ -152,6 +161,7 @@ class _Episode:
                     token_ids=self.builder.observation_ids(result.crop) if self.builder else [], image=self.store.put(result.crop),
                     box_model=list(result.box_model), box_original=list(result.box_original),
                 )
+        seg.review = review
         if seg.error is not None and self.builder:
             seg.token_ids = self.builder.error_observation_ids(seg.error)
         if len(traj.input_ids()) + len(seg.token_ids) >= self.config.max_context_tokens:
@@ -176,6 +186,22 @@ class _Episode:
         return out
 
 
+REJECTED_BY_REVIEWER = "Error: the zoom was rejected by the reviewer. Answer from what you have seen, or zoom elsewhere."
+
+
+def review_call(call: dict, decision) -> tuple[dict, str]:
+    """A reviewer's decision on a zoom: ``True`` / ``"approve"`` / ``None`` keeps it, ``False`` / ``"reject"``
+    rejects it, ``{"bbox_2d": [...]}`` replaces the box (in the model's frame)."""
+    if decision in (None, True, "approve") or (isinstance(decision, dict) and decision.get("approve") is True and "bbox_2d" not in decision):
+        return call, "approved"
+    if decision in (False, "reject") or (isinstance(decision, dict) and decision.get("approve") is False):
+        return call, "rejected"
+    if isinstance(decision, dict) and "bbox_2d" in decision:
+        arguments = {**(call.get("arguments") or {}), "bbox_2d": decision["bbox_2d"]}
+        return {**call, "arguments": arguments}, "edited"
+    raise ValueError(f"unknown zoom review {decision!r}: True, False, 'approve', 'reject' or {{'bbox_2d': [...]}}")
+
+
 def _after_policy(state: VisualAgentState) -> str:
     return "zoom" if state.get("pending_call") else "finish"
 
@@ -193,6 +219,7 @@ def create_visual_agent(
     store: ImageStore | None = None,
     checkpointer=None,
     interrupt_before: list[str] | None = None,
+    approve_zooms: bool = False,
     name: str = "visual_agent",
 ):
     """A compiled LangGraph agent that thinks, zooms into its image, and answers.
@@ -205,6 +232,9 @@ def create_visual_agent(
     ``model`` instead of ``backend``: any LangChain chat model that takes images (inference only — its
     trajectories have no token ids; RL needs a token backend). Its boxes are read in ``config.zoom``'s
     frame against the original image, or against the view ``processor``'s image processor would produce.
+
+    ``approve_zooms``: before each crop the graph interrupts with the proposed call; resume with
+    ``Command(resume=True | False | {"bbox_2d": [...]})`` to approve, reject or edit it (needs a checkpointer).
     """
     config = config or AgentConfig()
     store = store or ImageStore()
@@ -217,6 +247,9 @@ def create_visual_agent(
     else:
         episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
                            config, store, name)
+    if approve_zooms and checkpointer is None:
+        raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
+    episode.approve_zooms = approve_zooms
     graph = StateGraph(VisualAgentState)
     graph.add_node("prepare", episode.prepare)
     graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))
