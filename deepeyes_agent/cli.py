@@ -72,6 +72,21 @@ def ask(
 
 
 @app.command()
+def view(
+    trace: Path = typer.Argument(..., exists=True, dir_okay=False, help="trajectory JSON (ask --save-json, eval --traces)"),
+    out: Optional[Path] = typer.Option(None, help="HTML page to write (default: TRACE with .html)"),
+    png: Optional[Path] = typer.Option(None, help="also write a PNG picture (default: TRACE with .png)"),
+    images: Optional[Path] = typer.Option(None, help="image store holding the trace's sha256 references (default: the user's store)"),
+) -> None:
+    """A self-contained HTML page (and a PNG) of one trajectory: boxes on the image, crops, thoughts, answer."""
+    from .images import ImageStore
+    from .viewer import write_view
+
+    page = write_view(trace, out or trace.with_suffix(".html"), ImageStore(images), png or trace.with_suffix(".png"))
+    console.print(f"page: {page}\npicture: {png or trace.with_suffix('.png')}")
+
+
+@app.command()
 def zoomworld(
     out_dir: Path = typer.Argument(..., help="folder for zoomworld.jsonl and images/"),
     n: int = typer.Option(500, "--n", help="rows to write"),

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .images import ImageStore
 from .trajectory import Trajectory
 
-_COLOURS = [(230, 40, 40), (40, 160, 240), (250, 170, 0), (160, 60, 220), (20, 180, 90)]
+BOX_COLOURS = [(230, 40, 40), (40, 160, 240), (250, 170, 0), (160, 60, 220), (20, 180, 90)]
 
 
 def render_trace(traj: Trajectory, store: ImageStore, *, width: int = 900, crop_height: int = 220) -> Image.Image:
@@ -20,7 +20,7 @@ def render_trace(traj: Trajectory, store: ImageStore, *, width: int = 900, crop_
     font = ImageFont.load_default(size=22)
     crops = []
     for k, obs in enumerate(o for o in traj.observations if o.image is not None):
-        colour = _COLOURS[k % len(_COLOURS)]
+        colour = BOX_COLOURS[k % len(BOX_COLOURS)]
         x1, y1, x2, y2 = (v * scale for v in obs.box_original)
         draw.rectangle([x1, y1, x2, y2], outline=colour, width=4)
         draw.text((x1 + 4, y1 + 2), str(k + 1), fill=colour, font=font)

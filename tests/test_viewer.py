@@ -1,0 +1,64 @@
+"""`deepeyes-agent view`: a self-contained HTML page of a trajectory, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import answer, tool_call
+from deepeyes_agent.backends import ScriptedBackend
+from deepeyes_agent.cli import app
+from deepeyes_agent.graphs import create_visual_agent
+from deepeyes_agent.images import ImageStore
+from deepeyes_agent.trace import BOX_COLOURS
+
+
+@pytest.fixture
+def trace(processor, tmp_path):
+    """A 2-crop trajectory on a plain grey image (no colour the boxes use), saved as ask --save-json does."""
+    image = tmp_path / "grey.png"
+    Image.new("RGB", (1200, 900), (128, 128, 128)).save(image)
+    store = ImageStore(tmp_path / "store")
+    script = [tool_call([20, 20, 120, 100]), tool_call([150, 120, 250, 200]), answer("grey")]
+    out = create_visual_agent(ScriptedBackend(processor, script), store=store).invoke(
+        {"image": str(image), "question": "What colour is it?"})
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(out["trajectory"]))
+    return path, tmp_path / "store"
+
+
+def test_view_writes_a_self_contained_page_and_png(trace):
+    path, store = trace
+    result = CliRunner().invoke(app, ["view", str(path), "--images", str(store)])
+    assert result.exit_code == 0, result.output
+    page = path.with_suffix(".html").read_text()
+    assert page.count("<rect") == 2 and page.count("data:image/png;base64,") == 3  # original + 2 crops
+    assert "What colour is it?" in page and "<b>grey</b>" in page
+    assert "src=\"http" not in page and "src=\"/" not in page  # nothing outside the file
+    assert Image.open(path.with_suffix(".png")).width == 900
+
+
+def _close(pixel, colour, tol=40):
+    return all(abs(a - b) <= tol for a, b in zip(pixel, colour))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and os.environ.get("CI") != "true",
+                    reason="Debian's chromium is not installed (CI installs it)")
+def test_page_renders_boxes_in_headless_chromium(trace, tmp_path):
+    path, store = trace
+    CliRunner().invoke(app, ["view", str(path), "--images", str(store)])
+    shot = tmp_path / "screenshot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1100,900", f"--screenshot={shot}", path.with_suffix(".html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    img = Image.open(shot).convert("RGB")
+    pixels = list(img.getdata())
+    for colour in BOX_COLOURS[:2]:  # both numbered boxes are drawn over the grey image
+        assert sum(_close(p, colour) for p in pixels) > 200, f"no box drawn in {colour}"
+    assert sum(_close(p, (128, 128, 128), 3) for p in pixels) > 100_000  # the image itself is on the page
