@@ -25,3 +25,15 @@ def test_quick_start_runs(tmp_path):
     env = {**os.environ, "DEEPEYES_AGENT_HOME": str(tmp_path / "home"), "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_use_it_from_langgraph_section_runs(tmp_path):
+    """Every code block of "Use it from LangGraph", in order, in one fresh interpreter."""
+    section = README[README.index("## Use it from LangGraph"):README.index("## Command line")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL))
+    assert code.count("create_visual_agent(") >= 3
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    env = {**os.environ, "DEEPEYES_AGENT_HOME": str(tmp_path / "home"), "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "zoom " in out.stdout or "turn " in out.stdout  # the streaming block printed events
