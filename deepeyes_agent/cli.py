@@ -140,6 +140,7 @@ def evaluate(
     max_new_tokens: int = typer.Option(128),
     temperature: float = typer.Option(0.0),
     strict: bool = typer.Option(False, help="stop at the first bad row instead of skipping it"),
+    traces: int = typer.Option(0, help="write OUT/traces/<id>.json + .html (viewer) for the first K rows"),
 ) -> None:
     """Evaluate a model on a V*/HR-Bench/zoom-world JSONL; prints the summary."""
     from rich.progress import Progress
@@ -151,7 +152,7 @@ def evaluate(
     from .models import default_model_dir
 
     cfg = EvalConfig(data=data, out=out, mode=mode, seed=seed, samples=samples, option_order=option_order,
-                     limit=limit, concurrency=concurrency, strict=strict)
+                     limit=limit, concurrency=concurrency, strict=strict, traces=traces)
     model_dir = model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir)
     agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, max_turns=max_turns,

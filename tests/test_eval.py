@@ -81,7 +81,7 @@ def test_tool_mode_summary_is_deterministic_and_skips_the_missing_image(bench, p
     for k in range(2):  # zoom while only the original is in context, then answer "A"
         backend = ScriptedBackend(processor, lambda req, turn: tool_call([10, 10, 200, 200]) if req.prompt_ids.count(
             processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")) == 1 else answer("A"))
-        cfg = EvalConfig(data=bench, out=tmp_path / f"run{k}", mode="tool", seed=4, concurrency=3)
+        cfg = EvalConfig(data=bench, out=tmp_path / f"run{k}", mode="tool", seed=4, concurrency=3, traces=2)
         summaries.append(run_eval(cfg, backend, AgentConfig(), store=store))
     a, b = summaries
     assert (tmp_path / "run0" / "rows.jsonl").read_text() == (tmp_path / "run1" / "rows.jsonl").read_text()
@@ -90,6 +90,9 @@ def test_tool_mode_summary_is_deterministic_and_skips_the_missing_image(bench, p
     assert 0 <= a["accuracy"] <= 1 and set(a["per_category"]) <= {"attribute", "relative_position"}
     assert "zoom_hit" in a and "iou_given_crop" in a
     assert json.loads((tmp_path / "run0" / "summary.json").read_text())["n"] == 8
+    pages = sorted((tmp_path / "run0" / "traces").glob("*.html"))  # --traces 2: viewer pages of the first rows
+    assert len(pages) == 2 and pages[0].read_text().count("<rect") == 1
+    assert "_trajectory" not in (tmp_path / "run0" / "rows.jsonl").read_text()
 
 
 @pytest.mark.parametrize("mode", ["direct", "oracle"])

@@ -40,6 +40,7 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
     oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
     strict: bool = False
+    traces: int = Field(0, ge=0, description="write trace JSON + HTML page for the first K rows (tool/direct/oracle)")
 
 
 def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -72,7 +73,18 @@ async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: Imag
         original = load_image(row.image)
         image = store.put(original.crop(expand_box(row.bbox, cfg.oracle_margin, original.width, original.height)))
     out = await graph.ainvoke({"image": image, "question": row.question, "options": list(row.options)})
-    return _score_trajectory(row, Trajectory.model_validate(out["trajectory"]))
+    return {**_score_trajectory(row, Trajectory.model_validate(out["trajectory"])), "_trajectory": out["trajectory"]}
+
+
+def write_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore) -> Path:
+    """``folder/<id>.json`` (trajectory + judgement) and ``folder/<id>.html`` (the viewer page)."""
+    from ..viewer import write_view
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{rec['id']}-seed{rec['seed']}.json"
+    judgement = {k: rec[k] for k in ("correct", "chosen", "answer_index", "iou", "zoom_hit") if k in rec}
+    path.write_text(json.dumps({"trajectory": trajectory, "reward": judgement}))
+    return write_view(path, path.with_suffix(".html"), store)
 
 
 async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_tokens: int) -> dict:
@@ -165,8 +177,11 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
                         raise res
                     skipped.append({"line": row.line, "id": row.id, "reason": str(res)})
                     continue
+                trajectory = res.pop("_trajectory", None)
                 rec = {"id": row.id, "line": row.line, "seed": seed, "category": row.category,
                        "options": list(row.options), "answer_index": row.answer_index, **res}
+                if trajectory is not None and k == 0 and len(records) < cfg.traces:
+                    write_trace(cfg.out / "traces", rec, trajectory, store)
                 records.append(rec)
                 f.write(json.dumps(rec) + "\n")
             per_sample.append(summarise(records, cfg.mode))
