@@ -141,6 +141,7 @@ def evaluate(
     temperature: float = typer.Option(0.0),
     strict: bool = typer.Option(False, help="stop at the first bad row instead of skipping it"),
     traces: int = typer.Option(0, help="write OUT/traces/<id>.json + .html (viewer) for the first K rows"),
+    resume: bool = typer.Option(False, help="keep the rows OUT/rows.jsonl already holds (e.g. after a crash) and run the rest"),
 ) -> None:
     """Evaluate a model on a V*/HR-Bench/zoom-world JSONL; prints the summary."""
     from rich.progress import Progress
@@ -152,7 +153,7 @@ def evaluate(
     from .models import default_model_dir
 
     cfg = EvalConfig(data=data, out=out, mode=mode, seed=seed, samples=samples, option_order=option_order,
-                     limit=limit, concurrency=concurrency, strict=strict, traces=traces)
+                     limit=limit, concurrency=concurrency, strict=strict, traces=traces, resume=resume)
     model_dir = model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir)
     agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, max_turns=max_turns,

@@ -108,3 +108,37 @@ def test_ground_mode_scores_boxes(bench, processor, store, tmp_path):
     summary = run_eval(EvalConfig(data=bench, out=tmp_path, mode="ground"), backend, AgentConfig(), store=store)
     assert summary["parsed"] == 1.0 and summary["zoom_hit"] == 1.0 and 0 < summary["iou"] < 1
     assert summary["zoom_hit_tight"] == 0.0  # a box around the whole view is no usable zoom
+
+
+class ServerDown(ConnectionError):
+    pass
+
+
+def test_eval_resumes_after_the_backend_dies(bench, processor, store, tmp_path):
+    """The backend dies after a few rows (as a vLLM server would): finished rows are on disk; --resume
+    runs only the rest and the result equals an uninterrupted run."""
+    def script(req, turn):
+        return answer("A")
+
+    class Dying(ScriptedBackend):
+        calls = 0
+
+        async def agenerate(self, request):
+            Dying.calls += 1
+            if Dying.calls > 3:
+                raise ServerDown("http://127.0.0.1:8000/v1: connection refused")
+            return await super().agenerate(request)
+
+    cfg = EvalConfig(data=bench, out=tmp_path / "run", mode="tool", seed=1, concurrency=1)
+    with pytest.raises(ServerDown, match="127.0.0.1:8000"):
+        run_eval(cfg, Dying(processor, script), AgentConfig(), store=store)
+    assert len((tmp_path / "run" / "rows.jsonl").read_text().splitlines()) == 3
+    with open(tmp_path / "run" / "rows.jsonl", "a") as f:
+        f.write('{"id": "torn')  # killed mid-line
+    resumed = ScriptedBackend(processor, script)
+    summary = run_eval(cfg.model_copy(update={"resume": True}), resumed, AgentConfig(), store=store)
+    assert resumed.calls == 5 and summary["n"] == 8
+    straight = run_eval(cfg.model_copy(update={"out": tmp_path / "straight"}), ScriptedBackend(processor, script),
+                        AgentConfig(), store=store)
+    assert (tmp_path / "run" / "rows.jsonl").read_text() == (tmp_path / "straight" / "rows.jsonl").read_text()
+    assert summary["accuracy"] == straight["accuracy"]

@@ -40,6 +40,7 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
     oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
     strict: bool = False
+    resume: bool = Field(False, description="keep the finished rows of OUT/rows.jsonl and run only the rest")
     traces: int = Field(0, ge=0, description="write trace JSON + HTML page for the first K rows (tool/direct/oracle)")
 
 
@@ -104,19 +105,34 @@ async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_toke
             "zoom_hit_tight": tight_hit(original, row.bbox)}
 
 
-async def _run_all(rows, runner, concurrency: int, progress) -> list[tuple[EvalRow, dict | Exception]]:
+async def _run_all(rows, runner, concurrency: int, progress, on_result) -> None:
+    """Run ``runner`` over ``rows`` with at most ``concurrency`` in flight; ``on_result(row, result or
+    exception)`` as each finishes (so a crash mid-run keeps every finished row)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(row):
         async with gate:
             try:
                 result = await runner(row)
-            except (ImageError, OSError) as exc:
+            except ImageError as exc:  # this row's image: skip it; a dead backend (ConnectionError) stops the run
                 result = exc
+            on_result(row, result)
             progress()
-            return row, result
 
-    return await asyncio.gather(*(one(r) for r in rows))
+    await asyncio.gather(*(one(r) for r in rows))
+
+
+def _finished(path: Path) -> dict[tuple[str, int], dict]:
+    """Records already in ``rows.jsonl`` by (line, seed); a torn last line (killed mid-write) is ignored."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[(rec["line"], rec["seed"])] = rec
+    return done
 
 
 def summarise(records: list[dict], mode: Mode) -> dict:
@@ -159,33 +175,45 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     builder = PromptBuilder(backend.processor, agent_config.system_prompt)
     frame = agent_config.zoom.effective_frame
     cfg.out.mkdir(parents=True, exist_ok=True)
+    rows_path = cfg.out / "rows.jsonl"
+    done = _finished(rows_path) if cfg.resume else {}
     all_records, per_sample = [], []
     tick = progress or (lambda: None)
-    with (cfg.out / "rows.jsonl").open("w") as f:
+    with rows_path.open("a" if cfg.resume else "w") as f:
         for k in range(cfg.samples):
             seed = cfg.seed + k
             ordered = [order_options(r, cfg.option_order, seed, i) for i, r in enumerate(rows)]
+            index = {r.line: i for i, r in enumerate(ordered)}  # line numbers are unique, ids need not be
+            records = {index[i]: rec for (i, s), rec in done.items() if s == seed and i in index}
+            for _ in records:
+                tick()
             if cfg.mode == "ground":
                 runner = lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)  # noqa: E731
             else:
                 runner = lambda r: _episode(graph, r, cfg.mode, cfg, store)  # noqa: E731
-            results = asyncio.run(_run_all(ordered, runner, cfg.concurrency, tick))
-            records = []
-            for row, res in results:
+
+            def on_result(row, res, seed=seed, records=records, index=index, k=k):
                 if isinstance(res, Exception):
                     if cfg.strict:
                         raise res
                     skipped.append({"line": row.line, "id": row.id, "reason": str(res)})
-                    continue
+                    return
                 trajectory = res.pop("_trajectory", None)
                 rec = {"id": row.id, "line": row.line, "seed": seed, "category": row.category,
                        "options": list(row.options), "answer_index": row.answer_index, **res}
-                if trajectory is not None and k == 0 and len(records) < cfg.traces:
+                if trajectory is not None and k == 0 and index[row.line] < cfg.traces:
                     write_trace(cfg.out / "traces", rec, trajectory, store)
-                records.append(rec)
+                records[index[row.line]] = rec
                 f.write(json.dumps(rec) + "\n")
-            per_sample.append(summarise(records, cfg.mode))
-            all_records.extend(records)
+                f.flush()
+
+            todo = [r for i, r in enumerate(ordered) if i not in records]
+            asyncio.run(_run_all(todo, runner, cfg.concurrency, tick, on_result))
+            ordered_records = [records[i] for i in sorted(records)]
+            per_sample.append(summarise(ordered_records, cfg.mode))
+            all_records.extend(ordered_records)
+    # canonical order (row order per seed) so a run and a resumed run write the same file
+    rows_path.write_text("".join(json.dumps(rec) + "\n" for rec in all_records))
     summary = summarise(all_records, cfg.mode)
     summary.update(seed=cfg.seed, samples=cfg.samples, option_order=cfg.option_order, skipped=skipped,
                    data=str(cfg.data))
