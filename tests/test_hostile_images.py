@@ -102,3 +102,39 @@ def test_aspect_over_200_is_a_clear_error(processor, store, tmp_path):
     graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
     with pytest.raises(ImageError, match="20000x50.*aspect ratio"):
         graph.invoke({"image": str(path), "question": "q"})
+
+
+def test_memory_stays_bounded_on_hostile_files(tmp_path):
+    """Peak RSS of a fresh process that loads every hostile file: growth over the import baseline stays
+    under 150 MB (a bomb is refused from its header, never decoded)."""
+    import subprocess
+    import sys
+
+    files = {"bomb.png": _png_claiming(60000, 60000), "strip.png": None, "text.png": None, "cut.png": None}
+    Image.new("RGB", (20000, 200), "blue").save(tmp_path / "strip.png")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (64 * 1024 * 1024), zip=True)
+    Image.new("RGB", (10, 10)).save(tmp_path / "text.png", pnginfo=info)
+    buf = io.BytesIO()
+    Image.new("RGB", (3000, 3000), "red").save(buf, format="PNG")
+    files["cut.png"] = buf.getvalue()[: len(buf.getvalue()) // 2]
+    for name, data in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    code = f"""
+import resource, pathlib
+from deepeyes_agent.images import ImageError, load_image
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name in {sorted(files)!r}:
+    for _ in range(3):
+        try:
+            load_image(pathlib.Path({str(tmp_path)!r}) / name)
+        except ImageError:
+            pass
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    growth_mb = float(out.stdout.strip().splitlines()[-1])
+    print(f"hostile files: peak RSS growth {growth_mb:.1f} MB")
+    assert growth_mb < 150, f"peak RSS grew {growth_mb:.0f} MB"

@@ -27,6 +27,7 @@ def embedded_spec() -> TinyModelSpec:
 class PretrainConfig(BaseModel):
     out: Path
     steps: int = Field(3000, description="optimizer steps (budget by steps: the two cores are shared)")
+    stop_after: int | None = Field(None, description="end the run at this step; the LR schedule still spans `steps`")
     batch_size: int = 16
     lr: float = 1.5e-3
     vision_lr_scale: float = Field(0.5, description="vision tower + merger lr multiplier (keeps image tokens at text scale)")

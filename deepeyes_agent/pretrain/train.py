@@ -165,7 +165,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
     metrics_file = (cfg.out / "metrics.jsonl").open("a")
     model.train()
     t_last, seen = time.time(), 0
-    for step in range(start, cfg.steps):
+    end = min(cfg.steps, cfg.stop_after or cfg.steps)
+    for step in range(start, end):
         for group, base in zip(optimizer.param_groups, (cfg.lr, cfg.lr * cfg.vision_lr_scale)):
             group["lr"] = base * lr_at(cfg, step)
         batch = collate(builder, batch_samples(cfg, step, view_size), cfg.key_token_weight, pad_id, torch.float32)
@@ -216,7 +217,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             record["samples_per_s"] = seen / (time.time() - t_last)
             t_last, seen = time.time(), 0
             log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k.startswith("aux_") or k == "samples_per_s"))
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == end:
             model.eval()
             skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt,
                                   **sample_options(cfg))
@@ -225,7 +226,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             log(f"eval @ {step + 1}: " + " ".join(f"{k}={v:.2f}" for k, v in skills.items()))
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
             save_checkpoint(cfg.out, model, processor, optimizer, probe, step + 1, cfg)
     metrics_file.close()
     return cfg.out / CHECKPOINT_NAME

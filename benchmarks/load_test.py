@@ -1,0 +1,88 @@
+"""Load: N concurrent agent episodes against one backend for a while; errors and memory over time.
+
+    python benchmarks/load_test.py --concurrency 32 --seconds 180 [--model DIR]
+
+Episodes are zoom-world questions and "zoom in on the <colour> sign" instructions (which make the
+embedded model call the tool, so crops are cut, stored and fed back). The transformers backend
+gathers the concurrent requests into batches. Prints episodes/s, errors, and the process RSS after
+warm-up vs at the end (the bound is on their ratio and difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from deepeyes_agent.backends import SamplingParams, TransformersBackend
+from deepeyes_agent.data.zoomworld import generate
+from deepeyes_agent.graphs import AgentConfig, create_visual_agent
+from deepeyes_agent.images import ImageStore
+from deepeyes_agent.models import default_model_dir
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--seconds", type=float, default=180)
+    p.add_argument("--warmup-rounds", type=int, default=2)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="deepeyes-load-"))
+    rows = [json.loads(line) for line in open(generate(work / "zw", 64, seed=args.seed))]
+    model_dir = args.model or default_model_dir()
+    backend = TransformersBackend.from_pretrained(model_dir)
+    config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=48, temperature=1.0, seed=args.seed))
+    graph = create_visual_agent(backend, config=config, store=ImageStore(work / "images", max_bytes=256 * 1024**2))
+    rng = random.Random(args.seed)
+
+    def inputs():
+        row = rng.choice(rows)
+        image = str(work / "zw" / row["image"])
+        if rng.random() < 0.5:
+            return {"image": image, "question": f"Zoom in on {row['target']}."}
+        return {"image": image, "question": row["question"], "options": row["options"]}
+
+    episodes = errors = crops = rounds = 0
+    rss_warm = None
+    samples = []
+    start = time.time()
+    while True:
+        batch = [inputs() for _ in range(args.concurrency)]
+        outs = asyncio.run(graph.abatch(batch, config={"max_concurrency": args.concurrency}, return_exceptions=True))
+        rounds += 1
+        for out in outs:
+            if isinstance(out, Exception):
+                errors += 1
+                print(f"error: {out!r}")
+            else:
+                episodes += 1
+                crops += out["trajectory"]["crops"]
+        samples.append((round(time.time() - start, 1), round(rss_mb(), 1)))
+        if rounds == args.warmup_rounds:
+            rss_warm, t_warm, ep_warm = rss_mb(), time.time(), episodes
+        if rss_warm is not None and time.time() - start >= args.seconds:
+            break
+    rss_end = rss_mb()
+    rate = (episodes - ep_warm) / (time.time() - t_warm)
+    print(json.dumps({"concurrency": args.concurrency, "seconds": round(time.time() - start), "rounds": rounds,
+                      "episodes": episodes, "errors": errors, "crops": crops, "episodes_per_s": round(rate, 2),
+                      "rss_mb_after_warmup": round(rss_warm, 1), "rss_mb_end": round(rss_end, 1),
+                      "rss_growth_mb": round(rss_end - rss_warm, 1), "rss_ratio_end_vs_warm": round(rss_end / rss_warm, 3),
+                      "rss_samples": samples}))
+
+
+if __name__ == "__main__":
+    main()
