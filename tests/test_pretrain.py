@@ -52,3 +52,24 @@ def test_config_round_trips_yaml(tmp_path):
     path.write_text(yaml.safe_dump({"steps": 7, "lr": 0.01}))
     cfg = PretrainConfig.from_yaml(path, out=tmp_path)
     assert cfg.steps == 7 and cfg.lr == 0.01 and set(cfg.task_weights) == set(TASKS)
+
+
+def test_no_sample_holds_the_question_zoom_crop_answer_chain():
+    """Skills are never chained: a target is an answer OR a tool call, never both, and no prompt holds a
+    crop as a tool response. The exploration prior meets questions with a zoom on their target only."""
+    import random
+
+    from deepeyes_agent.pretrain.tasks import make_sample
+
+    rng = random.Random(3)
+    for task in TASKS:
+        for _ in range(20):
+            s = make_sample(rng, task, lambda w, h: (280, 280), box_grid=14, ground_margin=2.4)
+            assert ("<tool_call>" in s.target) != ("<answer>" in s.target)
+            assert "<tool_response>" not in s.user_text
+            if task == "explore":
+                assert s.options and "<tool_call>" in s.target and s.truth["colour"] in s.target
+                x1, y1, x2, y2 = s.truth["box"]
+                assert all(v % 14 == 0 or v == 280 for v in s.truth["box"])
+                sx1, sy1, sx2, sy2 = s.truth["sign"]
+                assert x1 <= sx1 and y1 <= sy1 and x2 >= sx2 and y2 >= sy2  # the box contains the sign

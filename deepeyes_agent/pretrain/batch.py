@@ -9,7 +9,7 @@ import torch
 from ..models.forward import mm_token_type_ids, vision_inputs
 from ..prompts import PromptBuilder
 from ..data.zoomworld import COLOURS, PATTERNS
-from .tasks import PretrainSample
+from .tasks import BOX_TASKS, PretrainSample
 
 
 COLOUR_CLASSES = ["none", *COLOURS]
@@ -97,7 +97,7 @@ def box_queries(builder: PromptBuilder, batch: Batch) -> list[tuple[int, list[in
     out = []
     tok = builder.tokenizer
     for row, sample in enumerate(batch.samples):
-        if sample.task not in ("ground", "zoom_instruction"):
+        if sample.task not in BOX_TASKS:
             continue
         ids = batch.input_ids[row].tolist()
         n = int(batch.attention_mask[row].sum())

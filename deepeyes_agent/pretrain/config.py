@@ -45,7 +45,7 @@ class PretrainConfig(BaseModel):
     aux_box_weight: float = Field(1.0, description="probe: the token emitting a box number predicts that coordinate")
     aux_box_from_step: int = 0
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
-    task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2})
+    task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2, "explore": 0.0})
     ground_margin: float = Field(1.5, description="a grounding box is the sign grown by this factor ...")
     box_grid: int = Field(1, description="... and snapped outward to multiples of this many view pixels (14 = a patch)")
     crop_margin: tuple[float, float] = Field((1.1, 2.0), description="reading crops: side = this range × the sign's")

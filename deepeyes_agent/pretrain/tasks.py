@@ -16,7 +16,8 @@ from PIL import Image
 from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
 from ..protocol import TOOL_NAME
 
-TASKS = ("ground", "zoom_instruction", "read_crop", "direct")
+TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore")
+BOX_TASKS = ("ground", "zoom_instruction", "explore")  # samples whose target holds a box
 
 
 @dataclass
@@ -76,7 +77,7 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
                 single_sign_grounding: bool = False) -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
     A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px."""
-    n = rng.randint(2, max(2, max_signs)) if task == "direct" else rng.randint(1, max_signs)
+    n = rng.randint(2, max(2, max_signs)) if task in ("direct", "explore") else rng.randint(1, max_signs)
     if task in ("ground", "zoom_instruction") and single_sign_grounding:
         n = 1
     scene = make_scene(rng, n_signs=n, sign_size=sign_size)
@@ -98,6 +99,18 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
                                                                           "sign": view_box(sign.box, scene, vw, vh)},
                               regions_in(scene))
     qs = questions(scene, rng)
+    if task == "explore":
+        # the exploration prior an instruction-tuned VLM brings: now and then a question (of EITHER kind,
+        # needed or not) is met with a zoom on its target — never followed by a crop and an answer
+        pick = [q for q in qs if q[3] == rng.choice(["attribute", "relative_position"])]
+        q, options, _, _, target_sign = rng.choice(pick or qs)
+        box = snap_outward(view_box(target_sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
+        label = f"the {target_sign.colour} sign"
+        call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
+        target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+        return PretrainSample(task, img, q, options, target, [f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]"],
+                              {"box": box, "view": [vw, vh], "colour": target_sign.colour,
+                               "sign": view_box(target_sign.box, scene, vw, vh)}, regions_in(scene))
     if task == "read_crop":
         q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
         img, bounds = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
