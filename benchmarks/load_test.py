@@ -36,7 +36,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--seconds", type=float, default=180)
-    p.add_argument("--warmup-rounds", type=int, default=2)
+    p.add_argument("--warmup-rounds", type=int, default=10, help="rounds before the RSS baseline (allocator caches fill first)")
     p.add_argument("--model", type=Path)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -44,7 +44,7 @@ def main() -> None:
     rows = [json.loads(line) for line in open(generate(work / "zw", 64, seed=args.seed))]
     model_dir = args.model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir)
-    config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=48, temperature=1.0, seed=args.seed))
+    config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed))
     graph = create_visual_agent(backend, config=config, store=ImageStore(work / "images", max_bytes=256 * 1024**2))
     rng = random.Random(args.seed)
 
