@@ -18,7 +18,7 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from deepeyes_agent.backends import TransformersBackend
+from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.models import default_model_dir
 
@@ -44,7 +44,7 @@ def main() -> None:
     p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "deepeyes-review.sqlite"))
     args = p.parse_args()
     model_dir = default_model_dir()
-    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3),
+    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
                                 checkpointer=SqliteSaver(sqlite3.connect(args.db, check_same_thread=False)), approve_zooms=True)
     thread = {"configurable": {"thread_id": f"review-{args.auto or 'interactive'}"}}
     out = agent.invoke({"image": str(IMAGE), "question": "Zoom in on the orange sign."}, thread)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from deepeyes_agent.backends import TransformersBackend
+from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.models import default_model_dir
 
@@ -21,7 +21,7 @@ def main() -> None:
     image = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_name("images") / "signs.png")
     question = sys.argv[2] if len(sys.argv) > 2 else "Zoom in on the blue sign."
     model_dir = default_model_dir()
-    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3))
+    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)))
     for mode, event in agent.stream({"image": image, "question": question}, stream_mode=["updates", "custom"]):
         if mode == "updates":
             print(f"[node] {', '.join(event)}")

@@ -20,7 +20,7 @@ def test_human_review_example_edits_the_box(tmp_path):
     out = run("examples/human_review.py", "--auto", "edit", "--db", tmp_path / "r.sqlite", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "zoom edited" in out.stdout
-    assert json.loads(out.stdout.strip().splitlines()[-1])["crops"] == 1
+    assert json.loads(out.stdout.strip().splitlines()[-1])["crops"] >= 1
 
 
 def test_stream_example_prints_turns_and_zooms(tmp_path):
