@@ -14,7 +14,7 @@ from langchain_core.tools import StructuredTool
 from PIL import Image
 
 from .protocol import TOOL_NAME
-from .zoom import CoordinateFrame, ViewGeometry, ZoomArgs, ZoomConfig, ZoomError, zoom
+from .zoom import ZoomArgs, ZoomConfig, ZoomError, view_of, zoom
 
 _DESCRIPTION = (
     "Zoom in on a specific region of an image by cropping it based on a bounding box (bbox) and an "
@@ -31,13 +31,7 @@ def image_block(img: Image.Image) -> dict:
 def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConfig | None = None) -> StructuredTool:
     """A tool that crops ``image``. Boxes are read in ``config.frame``; the Qwen2.5 pixel frame needs the
     ``image_processor`` that produced the model's view (without one, the view is the original)."""
-    config = config or ZoomConfig()
-    if image_processor is not None:
-        geom = ViewGeometry.for_image(image.width, image.height, image_processor)
-    else:
-        if config.effective_frame is CoordinateFrame.QWEN25_PIXELS:
-            config = config.model_copy(update={"frame": CoordinateFrame.ORIGINAL})
-        geom = ViewGeometry(image.width, image.height, image.width, image.height)
+    geom, config = view_of(image.width, image.height, image_processor, config or ZoomConfig())
 
     def run(bbox_2d: list[float], label: str | None = None):
         try:

@@ -84,6 +84,16 @@ class ViewGeometry:
         return cls(width, height, vw, vh)
 
 
+def view_of(width: int, height: int, image_processor, config: "ZoomConfig") -> tuple[ViewGeometry, "ZoomConfig"]:
+    """The model's view of a ``width``×``height`` image and the zoom config to read its boxes with.
+    Without an ``image_processor`` the view is the original, so the Qwen2.5 pixel frame means original pixels."""
+    if image_processor is not None:
+        return ViewGeometry.for_image(width, height, image_processor), config
+    if config.effective_frame is CoordinateFrame.QWEN25_PIXELS:
+        config = config.model_copy(update={"frame": CoordinateFrame.ORIGINAL})
+    return ViewGeometry(width, height, width, height), config
+
+
 class ZoomError(Exception):
     """An invalid tool call: ``observation`` is the DeepEyes error text, ``reason`` says why for humans."""
 

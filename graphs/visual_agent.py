@@ -21,7 +21,7 @@ from deepeyes_agent.images import ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
 from deepeyes_agent.prompts import PromptBuilder
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
-from deepeyes_agent.zoom import CoordinateFrame, ViewGeometry, ZoomError, execute_call
+from deepeyes_agent.zoom import ZoomError, execute_call, view_of
 
 from .chat_policy import ChatPolicy
 from .inputs import from_messages, resolve_image
@@ -43,7 +43,7 @@ class _Episode:
     chat model), the image store and the config."""
 
     def __init__(self, backend: Backend | None, builder: PromptBuilder | None, config: AgentConfig, store: ImageStore,
-                 name: str, chat: ChatPolicy | None = None, image_processor=None):
+                 name: str, chat: ChatPolicy | None = None, image_processor=None, approve_zooms: bool = False):
         self.backend = backend
         self.builder = builder
         self.config = config
@@ -51,13 +51,7 @@ class _Episode:
         self.name = name
         self.chat = chat
         self.image_processor = image_processor if image_processor is not None else getattr(builder, "image_processor", None)
-
-    approve_zooms = False
-
-    def _geometry(self, original) -> ViewGeometry:
-        if self.image_processor is not None:
-            return ViewGeometry.for_image(original.width, original.height, self.image_processor)
-        return ViewGeometry(original.width, original.height, original.width, original.height)  # view = original
+        self.approve_zooms = approve_zooms
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, state: VisualAgentState) -> dict:
@@ -148,10 +142,7 @@ class _Episode:
         elif call.get("error"):
             seg = ObservationSegment(token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments")
         else:
-            geom = self._geometry(original)
-            zoom_config = self.config.zoom
-            if self.image_processor is None and zoom_config.effective_frame is CoordinateFrame.QWEN25_PIXELS:
-                zoom_config = zoom_config.model_copy(update={"frame": CoordinateFrame.ORIGINAL})  # no resize known
+            geom, zoom_config = view_of(original.width, original.height, self.image_processor, self.config.zoom)
             try:
                 result = execute_call(call.get("name"), call.get("arguments"), original, geom, zoom_config)
             except ZoomError as exc:
@@ -243,13 +234,12 @@ def create_visual_agent(
     if model is not None:
         image_processor = getattr(processor, "image_processor", processor)
         episode = _Episode(None, None, config, store, name, chat=ChatPolicy(model, config.system_prompt, store),
-                           image_processor=image_processor)
+                           image_processor=image_processor, approve_zooms=approve_zooms)
     else:
         episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
-                           config, store, name)
+                           config, store, name, approve_zooms=approve_zooms)
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
-    episode.approve_zooms = approve_zooms
     graph = StateGraph(VisualAgentState)
     graph.add_node("prepare", episode.prepare)
     graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))
