@@ -9,7 +9,7 @@ import torch
 from ..models.forward import mm_token_type_ids, vision_inputs
 from ..prompts import PromptBuilder
 from ..data.zoomworld import COLOURS, PATTERNS
-from .tasks import BOX_TASKS, PretrainSample
+from .tasks import BOX_TASKS, PretrainSample, box_text
 
 
 COLOUR_CLASSES = ["none", *COLOURS]
@@ -101,15 +101,14 @@ def box_queries(builder: PromptBuilder, batch: Batch) -> list[tuple[int, list[in
             continue
         ids = batch.input_ids[row].tolist()
         n = int(batch.attention_mask[row].sum())
-        numbers = [str(v) for v in sample.truth["box"]]
-        box_text = "[" + ", ".join(numbers) + "]"
-        start = sample.target.find(box_text)
+        text = box_text(sample.truth["box"])
+        start = sample.target.find(text)
         enc = tok(sample.target, add_special_tokens=False, return_offsets_mapping=True)
         target_start = n - len(tok(sample.target + "<|im_end|>", add_special_tokens=False)["input_ids"])
         queries = []
         for i, (a, b) in enumerate(enc["offset_mapping"]):
             piece = sample.target[a:b].strip()
-            if start <= a < start + len(box_text) and piece.isdigit():
+            if start <= a < start + len(text) and piece.isdigit():
                 queries.append(target_start + i - 1)
         image_pos = [i for i, t in enumerate(ids[:n]) if t == builder.image_token_id]
         out.append((row, queries[:4], image_pos))

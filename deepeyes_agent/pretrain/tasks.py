@@ -72,6 +72,16 @@ def _think(text: str) -> str:
     return f"<think>{text}</think>\n"
 
 
+def box_text(box) -> str:
+    """A box as the model writes it: ``[x1, y1, x2, y2]``."""
+    return "[" + ", ".join(str(v) for v in box) + "]"
+
+
+def _zoom_target(label: str, box) -> str:
+    call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
+    return _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+
+
 def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
                 crop_margin=(1.1, 2.0), ground_margin: float = 1.5, box_grid: int = 1,
                 single_sign_grounding: bool = False) -> PretrainSample:
@@ -87,15 +97,13 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     label = f"the {sign.colour} sign"
     if task in ("ground", "zoom_instruction"):
         box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-        box_text = f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]"
         if task == "ground":
             text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
-            target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text}, "label": "{label}"}}</answer>'
+            target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{label}"}}</answer>'
         else:
             text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
-            call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
-            target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
-        return PretrainSample(task, img, text, None, target, [box_text], {"box": box, "view": [vw, vh], "colour": sign.colour,
+            target = _zoom_target(label, box)
+        return PretrainSample(task, img, text, None, target, [box_text(box)], {"box": box, "view": [vw, vh], "colour": sign.colour,
                                                                           "sign": view_box(sign.box, scene, vw, vh)},
                               regions_in(scene))
     qs = questions(scene, rng)
@@ -105,10 +113,8 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
         pick = [q for q in qs if q[3] == rng.choice(["attribute", "relative_position"])]
         q, options, _, _, target_sign = rng.choice(pick or qs)
         box = snap_outward(view_box(target_sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-        label = f"the {target_sign.colour} sign"
-        call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
-        target = _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
-        return PretrainSample(task, img, q, options, target, [f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]"],
+        target = _zoom_target(f"the {target_sign.colour} sign", box)
+        return PretrainSample(task, img, q, options, target, [box_text(box)],
                               {"box": box, "view": [vw, vh], "colour": target_sign.colour,
                                "sign": view_box(target_sign.box, scene, vw, vh)}, regions_in(scene))
     if task == "read_crop":
