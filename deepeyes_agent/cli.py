@@ -13,6 +13,9 @@ from rich.panel import Panel
 
 from .zoom import CoordinateFrame
 
+BACKEND_HELP = "transformers (in-process torch), vllm (in-process vllm.LLM) or server (a running vLLM server)"
+SERVER_URL_HELP = "URL of a vLLM server serving MODEL (deepeyes-agent serve-model); implies --backend server"
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Thinking with images: a VLM that zooms into its own image.")
 console = Console()
 
@@ -39,27 +42,28 @@ def ask(
     deepeyes_parity: bool = typer.Option(False, help="treat boxes as original-image pixels, as DeepEyes did"),
     save_trace: Optional[Path] = typer.Option(None, help="write a picture of the trajectory (PNG)"),
     save_json: Optional[Path] = typer.Option(None, help="write the trajectory as JSON"),
+    backend: str = typer.Option("transformers", help=BACKEND_HELP),
+    server_url: Optional[str] = typer.Option(None, help=SERVER_URL_HELP),
+    served_model: Optional[str] = typer.Option(None, help="the server's model name (--served-model-name)"),
 ) -> None:
     """Answer QUESTION about IMAGE, zooming in as the model decides; prints every turn."""
-    from .backends import SamplingParams, TransformersBackend
+    from .backends import SamplingParams
+    from .backends.factory import make_backend
     from .graphs import AgentConfig, create_visual_agent
     from .images import ImageStore
     from .models import default_model_dir
     from .trace import save_trace as write_trace
     from .trajectory import Trajectory
-    from .zoom import ZoomConfig, frame_for_model_type
+    from .zoom import ZoomConfig
 
     model_dir = model or default_model_dir()
     console.print(f"[dim]model: {model_dir}[/dim]")
-    backend = TransformersBackend.from_pretrained(model_dir)
+    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1)
     store = ImageStore()
-    config = AgentConfig.for_model(
-        model_dir,
-        max_turns=max_turns,
-        sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
-        zoom=ZoomConfig(frame=frame or frame_for_model_type(backend.model.config.model_type), deepeyes_parity=deepeyes_parity),
-    )
-    agent = create_visual_agent(backend, config=config, store=store)
+    config = AgentConfig.for_model(model_dir, max_turns=max_turns,
+                                   sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    config.zoom = ZoomConfig(frame=frame or config.zoom.frame, deepeyes_parity=deepeyes_parity)
+    agent = create_visual_agent(policy, config=config, store=store)
     result = agent.invoke({"image": str(image), "question": question, "options": option or None})
     traj = Trajectory.model_validate(result["trajectory"])
     print_trajectory(traj)
@@ -142,11 +146,15 @@ def evaluate(
     strict: bool = typer.Option(False, help="stop at the first bad row instead of skipping it"),
     traces: int = typer.Option(0, help="write OUT/traces/<id>.json + .html (viewer) for the first K rows"),
     resume: bool = typer.Option(False, help="keep the rows OUT/rows.jsonl already holds (e.g. after a crash) and run the rest"),
+    backend: str = typer.Option("transformers", help=BACKEND_HELP),
+    server_url: Optional[str] = typer.Option(None, help=SERVER_URL_HELP),
+    served_model: Optional[str] = typer.Option(None, help="the server's model name (--served-model-name)"),
 ) -> None:
     """Evaluate a model on a V*/HR-Bench/zoom-world JSONL; prints the summary."""
     from rich.progress import Progress
 
-    from .backends import SamplingParams, TransformersBackend
+    from .backends import SamplingParams
+    from .backends.factory import make_backend
     from .eval.rows import load_rows
     from .eval.runner import EvalConfig, run_eval
     from .graphs import AgentConfig
@@ -155,14 +163,20 @@ def evaluate(
     cfg = EvalConfig(data=data, out=out, mode=mode, seed=seed, samples=samples, option_order=option_order,
                      limit=limit, concurrency=concurrency, strict=strict, traces=traces, resume=resume)
     model_dir = model or default_model_dir()
-    backend = TransformersBackend.from_pretrained(model_dir)
-    agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, max_turns=max_turns,
+    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model,
+                          concurrency=concurrency, max_images=max_turns + 1)
+    agent = AgentConfig.for_model(model_dir, max_turns=max_turns,
                                   sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed))
     n_rows = len(load_rows(data)[0])
     total = min(n_rows, limit or n_rows) * samples
     with Progress(console=console) as bar:
         task = bar.add_task(f"eval {mode}", total=total)
-        summary = run_eval(cfg, backend, agent, progress=lambda: bar.advance(task))
+        try:
+            summary = run_eval(cfg, policy, agent, progress=lambda: bar.advance(task))
+        except ConnectionError as exc:  # the backend went away (e.g. BackendUnavailable naming the server)
+            console.print(f"[red]{exc}[/red]\nfinished rows are kept in {out / 'rows.jsonl'}: "
+                          "rerun with --resume once the backend is back")
+            raise typer.Exit(3) from exc
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != "skipped"}))
     if summary["skipped"]:
         console.print(f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {out / 'summary.json'})")
@@ -189,6 +203,8 @@ def train(
     gpus_per_node: int = typer.Option(8, help="openrlhf: GPUs per node"),
     launcher: str = typer.Option("ray-job", help="openrlhf: ray-job (`ray job submit`) or direct (this node)"),
     ray_address: str = typer.Option("http://127.0.0.1:8265", help="openrlhf: Ray dashboard address for ray-job"),
+    rollout_backend: Optional[str] = typer.Option(None, help="local: transformers (the trained model) or vllm (in-process engine, weights synced every step)"),
+    concurrency: Optional[int] = typer.Option(None, help="local: episodes in flight during rollouts (default: all of a step)"),
 ) -> None:
     """RL (GRPO) on trajectories of the agent graph with the DeepEyes reward: on this machine, or on OpenRLHF."""
     from rich.progress import Progress
@@ -200,7 +216,7 @@ def train(
 
     overrides = {"data": data, "out": out, "model": model, "steps": steps, "rollouts_per_prompt": rollouts_per_prompt,
                  "prompts_per_step": prompts_per_step, "lr": lr, "eval_data": eval_data, "eval_every": eval_every,
-                 "eval_limit": eval_limit, "seed": seed}
+                 "eval_limit": eval_limit, "seed": seed, "rollout_backend": rollout_backend, "concurrency": concurrency}
     cfg = TrainConfig.from_yaml(config, **overrides) if config else TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
     if engine == "openrlhf":
         from .rl.openrlhf.command import ClusterConfig
@@ -223,6 +239,38 @@ def train(
         "reward", "reward/accuracy", "tool_call_rate", "crops_per_answer", "response_length", "entropy", "kl",
         "eval/accuracy", "eval/tool_call_rate"])
     console.print(f"curves: {png}")
+
+
+@app.command(name="serve-model")
+def serve_model(
+    model: Optional[Path] = typer.Option(None, help="local model folder (default: the embedded model)"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    name: str = typer.Option("deepeyes", help="--served-model-name"),
+    max_model_len: int = typer.Option(4096, help="context length (prompt + turns + crops)"),
+    max_images: int = typer.Option(6, help="images per prompt: the question's image + one crop per turn"),
+    dtype: str = typer.Option("float32"),
+    enforce_eager: bool = typer.Option(True, help="skip torch.compile (recommended on CPU)"),
+    print_only: bool = typer.Option(False, "--print", help="print the vLLM command instead of running it"),
+) -> None:
+    """Serve a model folder with vLLM (OpenAI-compatible + token-in/token-out) for --server-url."""
+    import shlex
+    import subprocess
+
+    from .models import default_model_dir
+    from .serving import ServeConfig, server_command, server_env
+
+    cfg = ServeConfig(model=model or default_model_dir(), name=name, host=host, port=port, max_model_len=max_model_len,
+                      max_images=max_images, dtype=dtype, enforce_eager=enforce_eager)
+    cmd = server_command(cfg)
+    if print_only:
+        typer.echo(shlex.join(cmd))
+        return
+    console.print(f"serving {cfg.model} as {name!r} at {cfg.url} (use --server-url {cfg.url})")
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=server_env(cfg)))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
 
 
 @app.command(name="export-openrlhf")
@@ -263,7 +311,7 @@ def select_rows(
 
     model_dir = model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir)
-    agent = AgentConfig.for_model(model_dir, backend.model.config.model_type, sampling=SamplingParams(max_tokens=64))
+    agent = AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64))
     cfg = SelectConfig(data=data, out=out, k=k, temperature=temperature, min_accuracy=min_accuracy,
                        max_accuracy=max_accuracy, min_benefit=min_benefit, seed=seed)
     report = select(cfg, backend, agent)

@@ -6,6 +6,7 @@ content-addressed reference (``"sha256:<hex>"``) into an :class:`ImageStore` on 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -16,6 +17,13 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 REF_PREFIX = "sha256:"
+
+
+def png_base64(img: Image.Image) -> str:
+    """Lossless PNG bytes of ``img``, base64 (data URLs and image content blocks)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 class ImageError(ValueError):

@@ -7,12 +7,10 @@ tool output, so the agent can retry.
 
 from __future__ import annotations
 
-import base64
-import io
-
 from langchain_core.tools import StructuredTool
 from PIL import Image
 
+from .images import png_base64
 from .protocol import TOOL_NAME
 from .zoom import ZoomArgs, ZoomConfig, ZoomError, view_of, zoom
 
@@ -23,9 +21,7 @@ _DESCRIPTION = (
 
 
 def image_block(img: Image.Image) -> dict:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return {"type": "image", "base64": base64.b64encode(buf.getvalue()).decode(), "mime_type": "image/png"}
+    return {"type": "image", "base64": png_base64(img), "mime_type": "image/png"}
 
 
 def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConfig | None = None) -> StructuredTool:

@@ -6,15 +6,13 @@ Images are embedded as data URLs, so the page can be mailed or attached to a bug
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 
 from PIL import Image
 
-from .images import ImageStore
+from .images import ImageStore, png_base64
 from .trace import BOX_COLOURS
 from .trajectory import ActionSegment, Trajectory
 
@@ -32,9 +30,7 @@ def _data_url(img: Image.Image, max_side: int = 1280) -> tuple[str, float]:
     scale = min(1.0, max_side / max(img.size))
     if scale < 1.0:
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), scale
+    return "data:image/png;base64," + png_base64(img.convert("RGB")), scale
 
 
 def _hex(colour) -> str:

@@ -48,6 +48,15 @@ class AgentConfig(BaseModel):
         from deepeyes_agent.zoom import frame_for_model_type
 
         values = {k: v for k, v in agent_defaults(model_dir).items() if k in cls.model_fields}
+        model_type = model_type or _model_type(model_dir)
         if model_type is not None:
             values["zoom"] = ZoomConfig(frame=frame_for_model_type(model_type))
         return cls(**{**values, **overrides})
+
+
+def _model_type(model_dir) -> str | None:
+    import json
+    from pathlib import Path
+
+    config = Path(model_dir) / "config.json"
+    return json.loads(config.read_text()).get("model_type") if config.exists() else None

@@ -29,6 +29,10 @@ class TrainConfig(BaseModel):
     max_turns: int = 5
     max_new_tokens: int = 256
     max_length: int = Field(32768, description="training sequence cap (prompt + turns + observations)")
+    rollout_backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="transformers: roll out on the trained model itself; vllm: an in-process vLLM "
+        "engine that receives the new weights after every step")
+    concurrency: int | None = Field(None, ge=1, description="episodes in flight during rollouts (default: all of a step)")
     # optimisation
     lr: float = Field(1e-6, description="DeepEyes: 1e-6 for 7B; small models want more")
     weight_decay: float = 0.01

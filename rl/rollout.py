@@ -29,10 +29,12 @@ def truth_of(row: EvalRow) -> Truth:
                  question=row.question)
 
 
-def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig) -> list[Episode]:
+def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig,
+            concurrency: int | None = None) -> list[Episode]:
+    """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all)."""
     inputs = [{"image": str(row.image), "question": row.question, "options": list(row.options)}
               for row in rows for _ in range(n)]
-    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": len(inputs)}))
+    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or len(inputs)}))
     episodes = []
     for k, out in enumerate(outputs):
         row = rows[k // n]

@@ -50,7 +50,11 @@ def step_metrics(episodes: list[Episode]) -> dict:
 
 
 class LocalTrainer:
-    def __init__(self, cfg: TrainConfig, backend: TransformersBackend | None = None, store: ImageStore | None = None):
+    def __init__(self, cfg: TrainConfig, backend: TransformersBackend | None = None, store: ImageStore | None = None,
+                 rollout_backend=None):
+        """``backend`` holds the trained model; rollouts run on it, or on ``rollout_backend`` (e.g. a running
+        :class:`VLLMBackend`; built from ``cfg.rollout_backend`` when not given) which gets the weights
+        after every step."""
         if backend is not None and getattr(backend, "model", None) is None:
             raise TypeError("RL needs a token-level backend with a trainable model (transformers); a chat model "
                             "has no token ids or logprobs to train on")
@@ -62,6 +66,11 @@ class LocalTrainer:
         if backend is None:
             backend = TransformersBackend.from_pretrained(resume or self.model_dir)
         self.backend, self.model = backend, backend.model
+        self.rollout_backend = rollout_backend or backend
+        if rollout_backend is None and cfg.rollout_backend == "vllm":
+            from deepeyes_agent.backends.vllm_backend import VLLMBackend
+
+            self.rollout_backend = VLLMBackend(resume or self.model_dir, max_images=cfg.max_turns + 1, seed=cfg.seed)
         self.store = store or ImageStore()
         self.agent_config = AgentConfig.for_model(
             self.model_dir, self.model.config.model_type, max_turns=cfg.max_turns,
@@ -79,7 +88,7 @@ class LocalTrainer:
 
     def graph(self, seed: int):
         sampling = self.agent_config.sampling.model_copy(update={"seed": seed})
-        return create_visual_agent(self.backend, config=self.agent_config.model_copy(update={"sampling": sampling}),
+        return create_visual_agent(self.rollout_backend, config=self.agent_config.model_copy(update={"sampling": sampling}),
                                    store=self.store)
 
     def prompts(self, step: int):
@@ -92,7 +101,7 @@ class LocalTrainer:
         t0 = time.time()
         self.model.eval()
         episodes = collect(self.graph(cfg.seed * 100003 + step), self.prompts(step), cfg.rollouts_per_prompt,
-                           self.judge, cfg.reward)
+                           self.judge, cfg.reward, concurrency=cfg.concurrency)
         t_rollout = time.time() - t0
         rewards = torch.tensor([e.reward.total for e in episodes])
         advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps)
@@ -124,7 +133,7 @@ class LocalTrainer:
         if learn:
             self.optimizer.step()
         self.model.eval()
-        sync_weights(self.backend, self.model)
+        sync_weights(self.rollout_backend, self.model)
         return {"step": step + 1, **step_metrics(episodes), **stats, "grad_norm": float(grad_norm),
                 "trained_trajectories": len(learn), "rollout_s": t_rollout, "step_s": time.time() - t0}
 
@@ -143,8 +152,8 @@ class LocalTrainer:
 
         greedy = self.agent_config.model_copy(update={"sampling": self.agent_config.sampling.model_copy(update={"temperature": 0.0})})
         cfg = EvalConfig(data=self.cfg.eval_data, out=self.cfg.out / "eval" / f"step{step:05d}", mode="tool",
-                         seed=self.cfg.seed, limit=self.cfg.eval_limit, concurrency=32)
-        summary = run_eval(cfg, self.backend, greedy, store=self.store)
+                         seed=self.cfg.seed, limit=self.cfg.eval_limit, concurrency=self.cfg.concurrency or 32)
+        summary = run_eval(cfg, self.rollout_backend, greedy, store=self.store)
         return {"step": step, "eval/accuracy": summary.get("accuracy", 0.0), "eval/tool_call_rate": summary.get("tool_call_rate", 0.0),
                 "eval/zoom_hit": summary.get("zoom_hit", 0.0), **{f"eval/{k}": v for k, v in summary.get("per_category", {}).items()}}
 

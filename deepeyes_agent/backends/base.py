@@ -41,6 +41,19 @@ class Completion:
     finish_reason: Literal["stop", "length"]
 
 
+class BackendUnavailable(ConnectionError):
+    """The backend (a model server) cannot be reached; the message names it. A run stops here."""
+
+
+class RequestRejected(ValueError):
+    """The backend refused one request (too many images, context overflow, bad parameters)."""
+
+
+class TokenDrift(RuntimeError):
+    """The backend ran different token ids than the request holds: a trajectory built on it would not
+    be token-faithful."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """``processor`` supplies the tokenizer, image processor and chat template the prompt builder needs."""

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..backends.base import GenerationRequest, SamplingParams
+from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
 from ..images import ImageError, ImageStore, load_image
 from ..judge import chosen_option
 from ..pretrain.skills import contains, iou, parse_box, tight_hit
@@ -114,8 +114,8 @@ async def _run_all(rows, runner, concurrency: int, progress, on_result) -> None:
         async with gate:
             try:
                 result = await runner(row)
-            except ImageError as exc:  # this row's image: skip it; a dead backend (ConnectionError) stops the run
-                result = exc
+            except (ImageError, RequestRejected) as exc:  # this row's input: skip it, reason kept;
+                result = exc  # a dead backend (ConnectionError) stops the run
             on_result(row, result)
             progress()
 

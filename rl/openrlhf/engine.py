@@ -13,6 +13,7 @@ from copy import deepcopy
 from typing import Sequence
 
 from deepeyes_agent.backends.base import Completion, GenerationRequest
+from deepeyes_agent.backends.vllm_backend import completion_from_vllm
 
 
 class EngineBackend:
@@ -44,17 +45,3 @@ class EngineBackend:
             return await asyncio.gather(*(self.agenerate(r) for r in requests))
         return asyncio.run(run())
 
-
-def completion_from_vllm(request_output) -> Completion:
-    """The first sample of a vLLM ``RequestOutput``, with the sampled token's logprob at each step."""
-    out = request_output.outputs[0]
-    ids = list(out.token_ids)
-    if out.logprobs is None or len(out.logprobs) != len(ids):
-        raise ValueError(f"the engine returned {len(ids)} tokens but "
-                         f"{'no' if out.logprobs is None else len(out.logprobs)} logprob entries")
-    logprobs = []
-    for i, (tid, entry) in enumerate(zip(ids, out.logprobs)):
-        if tid not in entry:
-            raise ValueError(f"no logprob for the sampled token {tid} at step {i}")
-        logprobs.append(float(entry[tid].logprob))
-    return Completion(ids, out.text, logprobs, "length" if out.finish_reason == "length" else "stop")

