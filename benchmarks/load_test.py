@@ -1,11 +1,13 @@
 """Load: N concurrent agent episodes against one backend for a while; errors and memory over time.
 
     python benchmarks/load_test.py --concurrency 32 --seconds 180 [--model DIR]
+    python benchmarks/load_test.py --backend server [--server-url URL]   # a vLLM server (started here if no URL)
 
 Episodes are zoom-world questions and "zoom in on the <colour> sign" instructions (which make the
 embedded model call the tool, so crops are cut, stored and fed back). The transformers backend
 gathers the concurrent requests into batches. Prints episodes/s, errors, and the process RSS after
-warm-up vs at the end (the bound is on their ratio and difference).
+warm-up vs at the end (the bound is on their ratio and difference) — and with a server started here,
+the server's processes' RSS too.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from deepeyes_agent.backends import SamplingParams, TransformersBackend
+from deepeyes_agent.backends import SamplingParams, ServerBackend, TransformersBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
 from deepeyes_agent.models import default_model_dir
+from deepeyes_agent.serving import ServeConfig, VLLMServer
 
 
 def rss_mb() -> float:
@@ -32,6 +35,19 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def group_rss_mb(pgid: int) -> float:
+    """RSS of every process in process group ``pgid`` (a server started here: its API and engine processes)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # field 5 of /proc/PID/stat: process group
+                total += int(fields[21]) * 4096  # field 24: resident pages
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1024**2
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--concurrency", type=int, default=32)
@@ -39,11 +55,20 @@ def main() -> None:
     p.add_argument("--warmup-rounds", type=int, default=10, help="rounds before the RSS baseline (allocator caches fill first)")
     p.add_argument("--model", type=Path)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["transformers", "server"], default="transformers")
+    p.add_argument("--server-url", help="a running vLLM server serving --model (default: start one)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="deepeyes-load-"))
     rows = [json.loads(line) for line in open(generate(work / "zw", 64, seed=args.seed))]
     model_dir = args.model or default_model_dir()
-    backend = TransformersBackend.from_pretrained(model_dir)
+    server = None
+    if args.backend == "server":
+        if not args.server_url:
+            server = VLLMServer(ServeConfig(model=model_dir, port=8766, max_images=4), log=work / "vllm.log").start()
+        backend = ServerBackend(args.server_url or server.url, model_dir, concurrency=args.concurrency)
+    else:
+        backend = TransformersBackend.from_pretrained(model_dir)
+    server_rss = (lambda: round(group_rss_mb(server.process.pid), 1)) if server else (lambda: None)
     config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed))
     graph = create_visual_agent(backend, config=config, store=ImageStore(work / "images", max_bytes=256 * 1024**2))
     rng = random.Random(args.seed)
@@ -70,17 +95,20 @@ def main() -> None:
             else:
                 episodes += 1
                 crops += out["trajectory"]["crops"]
-        samples.append((round(time.time() - start, 1), round(rss_mb(), 1)))
+        samples.append((round(time.time() - start, 1), round(rss_mb(), 1), server_rss()))
         if rounds == args.warmup_rounds:
-            rss_warm, t_warm, ep_warm = rss_mb(), time.time(), episodes
+            rss_warm, t_warm, ep_warm, server_warm = rss_mb(), time.time(), episodes, server_rss()
         if rss_warm is not None and time.time() - start >= args.seconds:
             break
-    rss_end = rss_mb()
+    rss_end, server_end = rss_mb(), server_rss()
+    if server:
+        server.stop()
     rate = (episodes - ep_warm) / (time.time() - t_warm)
     print(json.dumps({"concurrency": args.concurrency, "seconds": round(time.time() - start), "rounds": rounds,
                       "episodes": episodes, "errors": errors, "crops": crops, "episodes_per_s": round(rate, 2),
                       "rss_mb_after_warmup": round(rss_warm, 1), "rss_mb_end": round(rss_end, 1),
                       "rss_growth_mb": round(rss_end - rss_warm, 1), "rss_ratio_end_vs_warm": round(rss_end / rss_warm, 3),
+                      "backend": args.backend, "server_rss_mb_after_warmup": server_warm, "server_rss_mb_end": server_end,
                       "rss_samples": samples}))
 
 

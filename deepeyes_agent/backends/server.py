@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -49,6 +50,16 @@ class ServerBackend:
         self.api_key = api_key
         self._per_loop: dict[int, tuple[openai.AsyncOpenAI, asyncio.Semaphore]] = {}
         self._guard = threading.Lock()
+        self._urls: dict[int, str] = {}  # id(image) -> data URL while the image lives (each turn resends all images)
+
+    def _data_url(self, img) -> str:
+        key = id(img)
+        url = self._urls.get(key)
+        if url is None:
+            url = "data:image/png;base64," + png_base64(img, compress_level=1)
+            self._urls[key] = url
+            weakref.finalize(img, self._urls.pop, key, None)
+        return url
 
     def _client(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         """One HTTP client and semaphore per event loop (both are bound to the loop that first uses them)."""
@@ -67,8 +78,7 @@ class ServerBackend:
             "return_token_ids": True,
         }
         if request.images:
-            body["content_parts"] = [{"type": "image_url", "url": "data:image/png;base64," + png_base64(img)}
-                                     for img in request.images]
+            body["content_parts"] = [{"type": "image_url", "url": self._data_url(img)} for img in request.images]
         if self.model:
             body["model"] = self.model
         return body

@@ -34,21 +34,26 @@ class _ImageOnlyProcessorKey(PretrainedConfig):
 AutoProcessor.register(_ImageOnlyProcessorKey, ImageOnlyQwenVLProcessor, exist_ok=True)
 
 
-def load_processor(model_dir: str | Path):
+def load_processor(model_dir: str | Path, image_backend: str | None = None):
     """A processor with ``.image_processor``, ``.tokenizer`` and a chat template for ``model_dir``.
 
     Tries ``AutoProcessor`` first (the tiny model, or a real folder where torchvision works); falls back
     to building the image-only processor from the folder's image processor and tokenizer. Never
     returns a bare tokenizer (``AutoProcessor`` does that silently when it cannot resolve a class).
+
+    ``image_backend`` None picks transformers' default — torchvision when it imports, as vLLM's
+    processor does, so rollouts on vLLM and the training forward see the same pixels; ``"pil"`` pins the
+    PIL image processor (pretraining: its recipe builds that one, and a resumed run must match it).
     """
     model_dir = Path(model_dir)
-    try:
-        proc = AutoProcessor.from_pretrained(model_dir)
-        if hasattr(proc, "image_processor") and hasattr(proc, "tokenizer"):
-            return proc
-    except (ImportError, ValueError, OSError, RuntimeError, TypeError):
-        pass
-    image_processor = AutoImageProcessor.from_pretrained(model_dir)
+    if image_backend is None:
+        try:
+            proc = AutoProcessor.from_pretrained(model_dir)
+            if hasattr(proc, "image_processor") and hasattr(proc, "tokenizer"):
+                return proc
+        except (ImportError, ValueError, OSError, RuntimeError, TypeError):
+            pass
+    image_processor = AutoImageProcessor.from_pretrained(model_dir, **({"backend": image_backend} if image_backend else {}))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     template = _read_chat_template(model_dir) or getattr(tokenizer, "chat_template", None)
     if template is None:

@@ -129,7 +129,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         from transformers import AutoModelForImageTextToText
 
         model = AutoModelForImageTextToText.from_pretrained(resume, dtype=torch.float32)
-        processor = load_processor(resume)
+        processor = load_processor(resume, image_backend="pil")  # the recipe's processor (build_tiny_model)
         state = torch.load(resume / "trainer_state.pt", weights_only=False)
         start = state["step"]
     elif cfg.init_from:
@@ -137,7 +137,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
 
         torch.manual_seed(cfg.seed)
         model = AutoModelForImageTextToText.from_pretrained(cfg.init_from, dtype=torch.float32)
-        processor = load_processor(cfg.init_from)
+        processor = load_processor(cfg.init_from, image_backend="pil")
         state, start = None, 0
     else:
         torch.manual_seed(cfg.seed)
