@@ -50,7 +50,7 @@ class VLLMBackend:
         self.llm = LLM(model=str(vllm_model_dir(model_dir)), dtype=dtype, max_model_len=max_model_len,
                        limit_mm_per_prompt={"image": max_images, "video": 0}, enforce_eager=enforce_eager,
                        seed=seed, max_logprobs=max(20, llm_kwargs.pop("max_logprobs", 0)),
-                       worker_extension_cls=WORKER_EXTENSION, **{**cpu_engine_args(max_model_len), **llm_kwargs})
+                       worker_extension_cls=WORKER_EXTENSION, **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **llm_kwargs})
         self._lock = threading.Lock()  # LLM.generate drives one engine loop at a time
         self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
 
@@ -94,6 +94,14 @@ class VLLMBackend:
         shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
         if shutdown is not None:
             shutdown()
+
+
+def _context_length(model_dir) -> int:
+    """The model's own context (what vLLM uses when ``max_model_len`` is not given)."""
+    import json
+
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return int(config.get("text_config", config).get("max_position_embeddings", 8192))
 
 
 def _unshared(state_dict: dict) -> dict:
