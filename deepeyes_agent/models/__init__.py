@@ -34,13 +34,18 @@ def default_model_dir() -> Path:
     built once (deterministically, offline) into the cache."""
     if (SHIPPED_MODEL_DIR / "config.json").exists():
         return SHIPPED_MODEL_DIR
-    target = home_dir() / "models" / "tiny-random-v1"
-    if not (target / "config.json").exists():
+    return build_folder_once(home_dir() / "models" / "tiny-random-v1", build_tiny_model)
+
+
+def build_folder_once(target: Path, build, marker: str = "config.json") -> Path:
+    """``target``, built by ``build(folder)`` in a temporary sibling and moved into place unless
+    ``target/marker`` already exists (concurrent builders: one wins, none sees a half-built folder)."""
+    if not (target / marker).exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
         try:
-            build_tiny_model(tmp)
-            if not (target / "config.json").exists():
+            build(tmp)
+            if not (target / marker).exists():
                 shutil.rmtree(target, ignore_errors=True)
                 os.replace(tmp, target)
         finally:

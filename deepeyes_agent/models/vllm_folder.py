@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 STOCK_PROCESSOR = "Qwen2_5_VLProcessor"
@@ -29,7 +26,7 @@ def processor_class(model_dir: Path) -> str | None:
 def vllm_model_dir(model_dir: str | Path, cache: str | Path | None = None) -> Path:
     """``model_dir`` itself when vLLM can load it, else a prepared folder under ``cache`` (rebuilt when the
     weights or configs change: the folder name is a hash of them)."""
-    from . import home_dir
+    from . import build_folder_once, home_dir
 
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "config.json").exists():
@@ -37,18 +34,7 @@ def vllm_model_dir(model_dir: str | Path, cache: str | Path | None = None) -> Pa
     if processor_class(model_dir) in (STOCK_PROCESSOR, None):
         return model_dir
     target = Path(cache or home_dir() / "vllm-models") / f"{model_dir.name}-{_fingerprint(model_dir)}"
-    if (target / "processor_config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
-    try:
-        _write_stock_folder(model_dir, tmp)
-        if not (target / "processor_config.json").exists():
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_folder_once(target, lambda folder: _write_stock_folder(model_dir, folder), "processor_config.json")
 
 
 def _fingerprint(model_dir: Path) -> str:
