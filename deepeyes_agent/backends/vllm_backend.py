@@ -3,8 +3,8 @@
 Requests carry EXPANDED image pads (the training sequence); vLLM expands one pad per image itself, so
 each run is collapsed before sending and the prompt vLLM actually ran (``RequestOutput.prompt_token_ids``)
 is checked against the request: a mismatch would make the trajectory unfaithful and raises
-:class:`TokenDrift`. Concurrent ``agenerate`` calls are gathered into one ``LLM.generate`` (vLLM then
-schedules them with continuous batching). ``load_state_dict`` loads new weights into the running engine
+:class:`TokenDrift`. Concurrent ``agenerate`` calls are gathered into one ``LLM.generate`` — batch at a
+time (``LLM.generate`` returns when its whole batch is done; a vLLM server schedules continuously). ``load_state_dict`` loads new weights into the running engine
 (the RL weight-sync hook) without restarting it.
 
 vLLM is imported lazily: this module (and :func:`completion_from_vllm`, also used by the OpenRLHF
