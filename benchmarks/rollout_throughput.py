@@ -16,7 +16,7 @@ would reuse the KV and vision work of the one before — pass the same flags to 
   prompts, images and decoding, none of the graph (prompt building, parsing, cropping, state) — once one
   at a time and once N in flight.
 
-Prints speed-up = sequential / concurrent (goal ≥ 0.7·N on a GPU) and overhead = graph / bare at both
+Each phase runs ``--repeats`` times, interleaved; medians are reported. Prints speed-up = sequential / concurrent (goal ≥ 0.7·N on a GPU) and overhead = graph / bare at both
 concurrencies (goal ≤ 1.05×).
 """
 
@@ -27,6 +27,7 @@ import asyncio
 import json
 import platform
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -77,15 +78,13 @@ async def timed(coro) -> tuple[float, object]:
     return time.perf_counter() - t, result
 
 
-async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency: int, store: ImageStore) -> dict:
+async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency: int, store: ImageStore,
+                  repeats: int = 3) -> dict:
     graph = create_visual_agent(backend, config=config, store=store)
     await graph.abatch(inputs, config={"max_concurrency": concurrency})  # warm-up
 
     async def sequential():
         return [await graph.ainvoke(x) for x in inputs]
-
-    t_seq, outs = await timed(sequential())
-    t_conc, outs_conc = await timed(graph.abatch(inputs, config={"max_concurrency": concurrency}))
 
     recorder = Recorder(backend)
     episodes: list[list] = []
@@ -106,8 +105,16 @@ async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency:
             for r in reqs:
                 await backend.agenerate(r)
 
-    t_bare_seq, _ = await timed(bare_sequential())
-    t_bare_conc, _ = await timed(asyncio.gather(*(bare_episode(reqs) for reqs in episodes)))
+    times: dict[str, list[float]] = {"sequential": [], "concurrent": [], "bare_sequential": [], "bare_concurrent": []}
+    for _ in range(repeats):  # interleaved, so a slow spell of a shared machine hits every phase alike
+        t, outs = await timed(sequential())
+        times["sequential"].append(t)
+        t, outs_conc = await timed(graph.abatch(inputs, config={"max_concurrency": concurrency}))
+        times["concurrent"].append(t)
+        times["bare_sequential"].append((await timed(bare_sequential()))[0])
+        times["bare_concurrent"].append((await timed(asyncio.gather(*(bare_episode(r) for r in episodes))))[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    t_seq, t_conc, t_bare_seq, t_bare_conc = (med[k] for k in times)
 
     trajs = [Trajectory.model_validate(o["trajectory"]) for o in outs]
     same = [Trajectory.model_validate(o["trajectory"]).input_ids() for o in outs_conc] == [t.input_ids() for t in trajs]
@@ -116,8 +123,8 @@ async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency:
         "episodes": len(inputs), "concurrency": concurrency, "requests": sum(len(e) for e in episodes),
         "crops": sum(t.crops for t in trajs), "generated_tokens": tokens,
         "concurrent_matches_sequential": same,
-        "seconds": {"sequential": round(t_seq, 3), "concurrent": round(t_conc, 3),
-                    "bare_sequential": round(t_bare_seq, 3), "bare_concurrent": round(t_bare_conc, 3)},
+        "repeats": repeats, "median_seconds": {k: round(v, 3) for k, v in med.items()},
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "tokens_per_s": {"sequential": round(tokens / t_seq, 1), "concurrent": round(tokens / t_conc, 1)},
         "speedup_concurrent_vs_sequential": round(t_seq / t_conc, 2),
         "speedup_goal": round(0.7 * concurrency, 2),
@@ -137,6 +144,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--max-turns", type=int, default=3)
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds; medians are reported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the figures here (JSON)")
     args = p.parse_args()
@@ -157,7 +165,8 @@ def main() -> None:
                                   mm_processor_cache_gb=0)
         else:
             backend = ServerBackend(url, model_dir, model=args.served_model, concurrency=2 * args.concurrency)
-        figures = asyncio.run(measure(backend, config, inputs, args.concurrency, ImageStore(work / "images")))
+        figures = asyncio.run(measure(backend, config, inputs, args.concurrency, ImageStore(work / "images"),
+                                      args.repeats))
     finally:
         if server:
             server.stop()
