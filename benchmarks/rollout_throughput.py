@@ -2,7 +2,7 @@
 
     python benchmarks/rollout_throughput.py                      # starts a vLLM server on the embedded model
     python benchmarks/rollout_throughput.py --server-url URL --model DIR   # a server you started (e.g. on a GPU)
-    python benchmarks/rollout_throughput.py --backend vllm       # the in-process vllm.LLM engine
+    python benchmarks/rollout_throughput.py --backend vllm       # the in-process vLLM engine
 
 Episodes are greedy zoom-world questions and "Zoom in on <target>." instructions (the latter make the
 embedded model call the tool, so episodes have crops and second turns). Measured on the same backend in

@@ -13,7 +13,7 @@ from rich.panel import Panel
 
 from .zoom import CoordinateFrame
 
-BACKEND_HELP = "transformers (in-process torch), vllm (in-process vllm.LLM) or server (a running vLLM server)"
+BACKEND_HELP = "transformers (in-process torch), vllm (an in-process vLLM engine) or server (a running vLLM server)"
 SERVER_URL_HELP = "URL of a vLLM server serving MODEL (deepeyes-agent serve-model); implies --backend server"
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Thinking with images: a VLM that zooms into its own image.")

