@@ -161,17 +161,20 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
         engine.load_state_dict(TransformersBackend.from_pretrained(zoomer).model.state_dict())
 
 
-def test_server_rejects_too_many_images_and_overlong_prompts_with_reasons(client, reference, scene_path):
-    request = two_image_request(reference.processor, scene_path)
+@pytest.mark.parametrize("which", ["engine", "client"])
+def test_too_many_images_and_overlong_prompts_are_rejected_with_reasons(which, request, reference, scene_path):
+    backend = request.getfixturevalue(which)
+    ask = two_image_request(reference.processor, scene_path)
     builder = PromptBuilder(reference.processor)
-    crops = [request.images[1]] * 4
-    many = GenerationRequest(request.prompt_ids + sum((builder.observation_ids(c) for c in crops), []),
-                             request.images + crops, request.sampling)
-    with pytest.raises(RequestRejected, match=client.url):
-        client.generate([many])
-    long_ids = request.prompt_ids + builder.error_observation_ids("x " * 6000)
+    crops = [ask.images[1]] * 4
+    many = GenerationRequest(ask.prompt_ids + sum((builder.observation_ids(c) for c in crops), []),
+                             ask.images + crops, ask.sampling)
+    with pytest.raises(RequestRejected, match="images"):
+        backend.generate([many])
+    long_ids = ask.prompt_ids + builder.error_observation_ids("x " * 6000)
     with pytest.raises(RequestRejected, match="(?i)context|length|token"):
-        client.generate([GenerationRequest(long_ids, request.images, request.sampling)])
+        backend.generate([GenerationRequest(long_ids, ask.images, ask.sampling)])
+    assert backend.generate([ask])[0].token_ids  # and the backend still serves
 
 
 def test_an_unreachable_server_is_named_in_the_error(zoomer, reference, scene_path):

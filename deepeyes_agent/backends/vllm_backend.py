@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..models.processor import load_processor
-from .base import Completion, GenerationRequest, SamplingParams, TokenDrift, collapse_image_pads
+from .base import Completion, GenerationRequest, RequestRejected, SamplingParams, TokenDrift, collapse_image_pads
 
 WORKER_EXTENSION = "deepeyes_agent.backends.vllm_worker.WeightSyncExtension"
 
@@ -66,19 +66,24 @@ class VLLMBackend:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def _generate(self, request: GenerationRequest) -> Completion:
+        from vllm.exceptions import VLLMClientError
         from vllm.sampling_params import RequestOutputKind
 
         if len(request.images) > self.max_images:
-            raise ValueError(f"{len(request.images)} images in one prompt; this engine allows {self.max_images} "
-                             "(raise max_images)")
+            raise RequestRejected(f"{len(request.images)} images in one prompt; this engine allows {self.max_images} "
+                                  "(raise max_images)")
         prompt = {"prompt_token_ids": collapse_image_pads(request.prompt_ids, self.image_token_id)}
         if request.images:
             prompt["multi_modal_data"] = {"image": list(request.images)}
         params = vllm_sampling(request.sampling)
         params.output_kind = RequestOutputKind.FINAL_ONLY
         final = None
-        async for output in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
-            final = output
+        try:
+            async for output in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+                final = output
+        except (ValueError, VLLMClientError) as exc:  # vLLM's verdicts on the input (context length, placeholders)
+            raise RequestRejected(f"the vLLM engine refused a request of {len(request.prompt_ids)} tokens and "
+                                  f"{len(request.images)} images: {exc}") from exc
         check_expansion(request.prompt_ids, final.prompt_token_ids, "the vLLM engine")
         return completion_from_vllm(final)
 
