@@ -73,3 +73,32 @@ def collapse_image_pads(ids: Sequence[int], image_token_id: int) -> list[int]:
             continue
         out.append(t)
     return out
+
+
+def gather_sync(agenerate, requests: Sequence[GenerationRequest]) -> list[Completion]:
+    """``generate`` for a backend whose native call is ``agenerate``: all requests at once on an event
+    loop — a fresh one, or, when the caller already runs a loop, a fresh one in a helper thread."""
+    import asyncio
+    import threading
+
+    async def run():
+        return list(await asyncio.gather(*(agenerate(r) for r in requests)))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    outcome: dict = {}
+
+    def worker():
+        try:
+            outcome["result"] = asyncio.run(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

@@ -25,9 +25,9 @@ import openai
 
 from ..images import png_base64
 from ..models.processor import load_processor
-from .base import (BackendUnavailable, Completion, GenerationRequest, RequestRejected, SamplingParams,
-                   collapse_image_pads)
-from .vllm_backend import check_expansion
+from .base import (BackendUnavailable, Completion, GenerationRequest, RequestRejected, collapse_image_pads,
+                   gather_sync)
+from .vllm_backend import check_expansion, sampling_fields
 
 GENERATE_PATH = "/inference/v1/generate"
 
@@ -48,7 +48,8 @@ class ServerBackend:
         self.timeout_s = timeout_s
         self.retries = retries
         self.api_key = api_key
-        self._per_loop: dict[int, tuple[openai.AsyncOpenAI, asyncio.Semaphore]] = {}
+        # keyed by the loop itself, weakly: a client of a closed loop goes with it (an id could be reused)
+        self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._guard = threading.Lock()
         self._urls: dict[int, str] = {}  # id(image) -> data URL while the image lives (each turn resends all images)
 
@@ -65,16 +66,16 @@ class ServerBackend:
         """One HTTP client and semaphore per event loop (both are bound to the loop that first uses them)."""
         loop = asyncio.get_running_loop()
         with self._guard:
-            if id(loop) not in self._per_loop:
+            if loop not in self._per_loop:
                 client = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=self.api_key,
                                             timeout=self.timeout_s, max_retries=self.retries)
-                self._per_loop[id(loop)] = (client, asyncio.Semaphore(self.concurrency))
-            return self._per_loop[id(loop)]
+                self._per_loop[loop] = (client, asyncio.Semaphore(self.concurrency))
+            return self._per_loop[loop]
 
     def payload(self, request: GenerationRequest) -> dict:
         body = {
             "token_ids": collapse_image_pads(request.prompt_ids, self.image_token_id),
-            "sampling_params": sampling_json(request.sampling),
+            "sampling_params": sampling_fields(request.sampling),
             "return_token_ids": True,
         }
         if request.images:
@@ -119,29 +120,7 @@ class ServerBackend:
                           [float(c["logprob"]) for c in content], finish)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        async def run():
-            return list(await asyncio.gather(*(self.agenerate(r) for r in requests)))
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(run())
-        result: list = []  # called from inside an event loop: run on a private one
-        worker = threading.Thread(target=lambda: result.append(asyncio.run(run())))
-        worker.start()
-        worker.join()
-        return result[0]
-
-
-def sampling_json(s: SamplingParams) -> dict:
-    """vLLM ``SamplingParams`` fields as JSON; ``logprobs: 0`` returns the sampled token's logprob."""
-    out = {"max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
-           "logprobs": 0, "skip_special_tokens": False}
-    if s.seed is not None:
-        out["seed"] = s.seed
-    if s.stop_token_ids:
-        out["stop_token_ids"] = list(s.stop_token_ids)
-    return out
+        return gather_sync(self.agenerate, requests)
 
 
 def _reason(exc: openai.APIStatusError) -> str:

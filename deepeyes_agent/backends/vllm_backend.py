@@ -149,14 +149,22 @@ def _unshared(state_dict: dict) -> dict:
     return out
 
 
+def sampling_fields(s: SamplingParams) -> dict:
+    """This library's sampling parameters as vLLM ``SamplingParams`` fields (JSON-safe: the server backend
+    sends them as they are), asking for the sampled token's logprob at each step (``logprobs: 0``)."""
+    out = {"max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
+           "logprobs": 0, "skip_special_tokens": False}
+    if s.seed is not None:
+        out["seed"] = s.seed
+    if s.stop_token_ids:
+        out["stop_token_ids"] = list(s.stop_token_ids)
+    return out
+
+
 def vllm_sampling(s: SamplingParams):
-    """This library's sampling parameters as vLLM's, asking for the sampled token's logprob at each step."""
     from vllm import SamplingParams as VLLMSamplingParams
 
-    return VLLMSamplingParams(
-        max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=s.seed,
-        stop_token_ids=list(s.stop_token_ids), logprobs=0, skip_special_tokens=False,
-    )
+    return VLLMSamplingParams(**sampling_fields(s))
 
 
 def check_expansion(sent: Sequence[int], ran: Sequence[int] | None, where: str) -> None:

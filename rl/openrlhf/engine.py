@@ -8,11 +8,10 @@ carry EXPANDED image pads: OpenRLHF collapses each run itself (``dedup_media_tok
 
 from __future__ import annotations
 
-import asyncio
 from copy import deepcopy
 from typing import Sequence
 
-from deepeyes_agent.backends.base import Completion, GenerationRequest
+from deepeyes_agent.backends.base import Completion, GenerationRequest, gather_sync
 from deepeyes_agent.backends.vllm_backend import completion_from_vllm
 
 
@@ -41,7 +40,5 @@ class EngineBackend:
         return completion_from_vllm(output)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        async def run():
-            return await asyncio.gather(*(self.agenerate(r) for r in requests))
-        return asyncio.run(run())
+        return gather_sync(self.agenerate, requests)
 
