@@ -11,7 +11,7 @@ from __future__ import annotations
 from PIL import Image
 
 from .images import ImageError
-from .protocol import ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, user_text
+from .protocol import ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, USER_TURN_TEMPLATE, user_text
 
 
 class PromptBuilder:
@@ -47,6 +47,11 @@ class PromptBuilder:
 
     def observation_ids(self, crop: Image.Image) -> list[int]:
         return self.expand(self._encode(OBSERVATION_TEMPLATE), [crop])
+
+    def user_turn_ids(self, image: Image.Image, question: str, options: list[str] | None = None) -> list[int]:
+        """A later user turn of a multi-image chat (after the assistant's ``<|im_end|>``): image + question."""
+        text = USER_TURN_TEMPLATE.format(text=user_text(question, options))
+        return self.expand(self._encode(text), [image])
 
     def error_observation_ids(self, message: str) -> list[int]:
         return self._encode(ERROR_OBSERVATION_TEMPLATE.format(message=message))

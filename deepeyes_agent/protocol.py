@@ -59,6 +59,8 @@ OBSERVATION_TEMPLATE = (
     "\n<|im_start|>user\n<tool_response>" + VISION_PLACEHOLDER + USER_SUFFIX
     + "</tool_response><|im_end|>\n<|im_start|>assistant\n"
 )
+# A later user turn carrying an image (a multi-image chat, as the chat template renders it)
+USER_TURN_TEMPLATE = "\n<|im_start|>user\n" + VISION_PLACEHOLDER + "{text}<|im_end|>\n<|im_start|>assistant\n"
 ERROR_OBSERVATION_TEMPLATE = "\n<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
 
 # DeepEyes' error texts for invalid tool calls (visual_toolbox_v2).

@@ -14,6 +14,8 @@ from deepeyes_agent.pretrain.tasks import TASKS
 SMALL = {
     "steps": 6, "batch_size": 2, "eval_every": 1000, "eval_samples": 2, "checkpoint_every": 2, "threads": 1,
     "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1,
+    "task_weights": {"ground": 0.3, "zoom_instruction": 0.1, "read_crop": 0.2, "direct": 0.1, "explore": 0.1,
+                     "zoom_followup": 0.1, "chat_followup": 0.1},  # every task, multi-image rows included
     "spec": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128,
              "vision_depth": 1, "vision_hidden": 32, "vision_heads": 2, "vision_intermediate": 64,
              "min_pixels": 112 * 112, "max_pixels": 112 * 112},
@@ -56,7 +58,8 @@ def test_config_round_trips_yaml(tmp_path):
 
 def test_no_sample_holds_the_question_zoom_crop_answer_chain():
     """Skills are never chained: a target is an answer OR a tool call, never both, and no prompt holds a
-    crop as a tool response. The exploration prior meets questions with a zoom on their target only."""
+    crop as a tool response. The exploration prior meets questions with a zoom on their target only; the
+    tool loop is shown on "zoom in on X" instructions only, a crop with a question only in a user turn."""
     import random
 
     from deepeyes_agent.pretrain.tasks import make_sample
@@ -67,6 +70,12 @@ def test_no_sample_holds_the_question_zoom_crop_answer_chain():
             s = make_sample(rng, task, lambda w, h: (280, 280), box_grid=14, ground_margin=2.4)
             assert ("<tool_call>" in s.target) != ("<answer>" in s.target)
             assert "<tool_response>" not in s.user_text
+            for turn in s.followups:  # the multi-turn skills: never a question answered through a crop
+                if turn.kind == "tool":  # the tool loop follows an instruction to zoom, not a question
+                    assert s.options is None and "<tool_call>" in s.target and "Question" not in s.user_text
+                else:  # an image in a user turn, after a finished grounding exchange
+                    assert turn.kind == "user" and "<answer>" in s.target and "<tool_call>" not in s.target
+                assert "<tool_call>" not in turn.target and "<answer>" in turn.target
             if task == "explore":
                 assert s.options and "<tool_call>" in s.target and s.truth["colour"] in s.target
                 x1, y1, x2, y2 = s.truth["box"]

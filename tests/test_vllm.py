@@ -229,3 +229,19 @@ def test_ask_runs_on_the_in_process_engine_from_the_command_line(zoomer, scene_p
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     traj = Trajectory.model_validate_json(out.read_text())
     assert (traj.turns, traj.crops, traj.answer) == (3, 2, "A")
+
+
+def test_the_embedded_model_runs_on_vllm_like_on_transformers(scene_path):
+    """The shipped model's RoPE layout (base 5e4, mRoPE sections (2, 2, 12), 5 KV heads) is not Qwen's:
+    vLLM must read it from config.json and rotate exactly as transformers does."""
+    from deepeyes_agent.models import default_model_dir
+
+    reference = TransformersBackend.from_pretrained(default_model_dir())
+    request = two_image_request(reference.processor, scene_path)
+    engine = VLLMBackend(default_model_dir(), max_images=2, max_model_len=2048)
+    try:
+        got, ref = engine.generate([request])[0], reference.generate([request])[0]
+    finally:
+        engine.close()
+    assert got.token_ids == ref.token_ids
+    assert max(abs(a - b) for a, b in zip(got.logprobs, ref.logprobs)) < ATOL

@@ -31,6 +31,9 @@ class TinyModelSpec(BaseModel):
     max_position_embeddings: int = 8192
     rope_theta: float = Field(1_000_000.0, description="RoPE base. Qwen's 1e6 leaves a tiny head's w-section "
                               "(the lowest frequencies) nearly unrotated across an image: columns become invisible")
+    mrope_section: list[int] | None = Field(
+        None, description="frequency pairs given to the (t, h, w) position ids, highest frequencies first; "
+        "None = Qwen's 2:3:3 split of head_dim / 2")
     vocab_size: int = 4096
     seed: int = 0
 
@@ -47,7 +50,9 @@ def tiny_config(spec: TinyModelSpec, tokenizer) -> Qwen2_5_VLConfig:
     head_dim = spec.hidden_size // spec.num_heads
     half = head_dim // 2  # mrope_section (t, h, w) must sum to head_dim / 2; Qwen's ratio is 2:3:3
     hw = half * 3 // 8
-    mrope = [half - 2 * hw, hw, hw]
+    mrope = list(spec.mrope_section or [half - 2 * hw, hw, hw])
+    if sum(mrope) != half or len(mrope) != 3:
+        raise ValueError(f"mrope_section {mrope} must be three numbers summing to head_dim / 2 = {half}")
     ids = tokenizer.convert_tokens_to_ids
     return Qwen2_5_VLConfig(
         text_config=dict(

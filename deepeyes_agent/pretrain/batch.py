@@ -27,18 +27,31 @@ class Batch:
     samples: list[PretrainSample]
 
 
-def encode(builder: PromptBuilder, sample: PretrainSample, key_weight: float) -> tuple[list[int], list[float]]:
-    prompt = builder.prompt_ids(sample.image, sample.user_text, sample.options)
-    tok = builder.tokenizer
-    enc = tok(sample.target + "<|im_end|>", add_special_tokens=False, return_offsets_mapping=True)
+def _reply(tok, target: str, key_spans: list[str], key_weight: float) -> tuple[list[int], list[float]]:
+    """An assistant turn (+ ``<|im_end|>``) and its loss weights: ``key_weight`` on the key spans' tokens."""
+    enc = tok(target + "<|im_end|>", add_special_tokens=False, return_offsets_mapping=True)
     weights = [1.0] * len(enc["input_ids"])
-    for span in sample.key_spans:
-        start = sample.target.find(span)
+    for span in key_spans:
+        start = target.find(span)
         end = start + len(span)
         for i, (a, b) in enumerate(enc["offset_mapping"]):
             if start >= 0 and a < end and b > start:
                 weights[i] = key_weight
-    return prompt + list(enc["input_ids"]), [0.0] * len(prompt) + weights
+    return list(enc["input_ids"]), weights
+
+
+def encode(builder: PromptBuilder, sample: PretrainSample, key_weight: float) -> tuple[list[int], list[float]]:
+    """Prompt, reply, then each follow-up turn (observation or user turn: no loss) and its reply."""
+    ids = builder.prompt_ids(sample.image, sample.user_text, sample.options)
+    weights = [0.0] * len(ids)
+    reply, w = _reply(builder.tokenizer, sample.target, sample.key_spans, key_weight)
+    ids, weights = ids + reply, weights + w
+    for turn in sample.followups:
+        obs = (builder.observation_ids(turn.image) if turn.kind == "tool"
+               else builder.user_turn_ids(turn.image, turn.question, turn.options))
+        reply, w = _reply(builder.tokenizer, turn.target, turn.key_spans, key_weight)
+        ids, weights = ids + obs + reply, weights + [0.0] * len(obs) + w
+    return ids, weights
 
 
 def collate(builder: PromptBuilder, samples: list[PretrainSample], key_weight: float, pad_id: int, dtype) -> Batch:
@@ -53,7 +66,7 @@ def collate(builder: PromptBuilder, samples: list[PretrainSample], key_weight: f
         weights[row, : len(seq)] = torch.tensor(w)
     image_token = builder.image_token_id
     return Batch(ids, mask, mm_token_type_ids(ids, image_token), weights,
-                 vision_inputs(builder.image_processor, [s.image for s in samples], dtype), [s.task for s in samples], samples)
+                 vision_inputs(builder.image_processor, [im for s in samples for im in s.images], dtype), [s.task for s in samples], samples)
 
 
 def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
@@ -68,26 +81,42 @@ def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
 
 
 def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image token: the colour of the sign under its centre and the pattern of the sign's textured
-    inner part under it ("none" elsewhere) — targets of the auxiliary probes on the image features.
-    Patterns are labelled in crops only (-100 = ignored): in a full view they are invisible by design."""
+    """Per image token (every image of every sample, in batch order): the colour of the sign under its
+    centre and the pattern of the sign's textured inner part under it ("none" elsewhere) — targets of the
+    auxiliary probes on the image features. Patterns are labelled in crops only (-100 = ignored): in a
+    full view they are invisible by design."""
+    images = [(s.image, s.regions, s.task == "read_crop") for s in batch.samples]
+    images = [item for s, first in zip(batch.samples, images)
+              for item in [first, *((f.image, f.regions, True) for f in s.followups)]]
     colours, patterns = [], []
-    for sample, (_, h, w) in zip(batch.samples, batch.vision["image_grid_thw"].tolist()):
+    for (image, regions, is_crop), (_, h, w) in zip(images, batch.vision["image_grid_thw"].tolist()):
         rows, cols = h // merge, w // merge
-        sx, sy = sample.image.width / cols, sample.image.height / rows
+        sx, sy = image.width / cols, image.height / rows
         for r in range(rows):
             for c in range(cols):
                 x, y = (c + 0.5) * sx, (r + 0.5) * sy
                 colour, pattern = 0, 0
-                for (x1, y1, x2, y2), name, pat in sample.regions:
+                for (x1, y1, x2, y2), name, pat in regions:
                     if x1 <= x < x2 and y1 <= y < y2:
                         colour = COLOUR_CLASSES.index(name)
                         m = 0.2 * (x2 - x1)
                         if x1 + m <= x < x2 - m and y1 + m <= y < y2 - m:
                             pattern = PATTERN_CLASSES.index(pat)
                 colours.append(colour)
-                patterns.append(pattern if sample.task == "read_crop" else -100)
+                patterns.append(pattern if is_crop else -100)
     return torch.tensor(colours), torch.tensor(patterns)
+
+
+def first_image_offsets(batch: Batch, merge: int) -> list[int]:
+    """Per row: the index (among all image tokens of the batch) of its first image's first token."""
+    sizes = [(h // merge) * (w // merge) for (_, h, w) in batch.vision["image_grid_thw"].tolist()]
+    out, k, total = [], 0, 0
+    for sample in batch.samples:
+        out.append(total)
+        for _ in sample.images:
+            total += sizes[k]
+            k += 1
+    return out + [total]
 
 
 def box_queries(builder: PromptBuilder, batch: Batch) -> list[tuple[int, list[int], list[int]]]:

@@ -3,6 +3,11 @@
 Skills, never chained: grounding (a description → ``bbox_2d`` in the model's frame), the tool-call
 syntax on "zoom in on X" instructions, reading a crop, direct answers on the full view. No sample
 holds a question → tool call → crop → answer trajectory; RL has to discover that.
+
+Two multi-turn skills give the conversation competence an instruction-tuned VLM brings, without that
+chain: the tool loop on an INSTRUCTION ("Zoom in on X." → the call → the tool's crop → a description of
+what the crop shows), and a multi-image chat (a grounding exchange, then a user turn with a crop and a
+question about it).
 """
 
 from __future__ import annotations
@@ -15,9 +20,25 @@ from PIL import Image
 
 from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
 from ..protocol import TOOL_NAME
+from ..zoom import CoordinateFrame, ViewGeometry, ZoomConfig, map_box, validate_box
 
-TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore")
-BOX_TASKS = ("ground", "zoom_instruction", "explore")  # samples whose target holds a box
+TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore", "zoom_followup", "chat_followup")
+BOX_TASKS = ("ground", "zoom_instruction", "explore")  # single-turn samples whose target holds a box
+MULTI_TURN_TASKS = ("zoom_followup", "chat_followup")  # samples with a second image and reply
+
+
+@dataclass
+class Followup:
+    """A later turn of the same conversation: the zoom tool's observation (``kind="tool"``) or a user turn
+    with an image and a question (``kind="user"``), then the assistant's reply (``target``)."""
+
+    kind: str
+    image: Image.Image
+    target: str
+    key_spans: list[str]
+    regions: list = field(default_factory=list)
+    question: str | None = None
+    options: list[str] | None = None
 
 
 @dataclass
@@ -31,6 +52,11 @@ class PretrainSample:
     truth: dict  # for evaluation: box in the view frame, answer, options ...
     regions: list[tuple[tuple[float, float, float, float], str, str]] = field(default_factory=list)
     """(sign box in this image's pixels, colour, pattern) — labels for the per-token auxiliary probes."""
+    followups: list[Followup] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Image.Image]:
+        return [self.image] + [f.image for f in self.followups]
 
 
 def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float = 1.0) -> list[float]:
@@ -95,17 +121,22 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     vw, vh = view_size(scene.width, scene.height)
     sign = rng.choice(scene.signs)
     label = f"the {sign.colour} sign"
-    if task in ("ground", "zoom_instruction"):
+    if task in ("ground", "zoom_instruction", "zoom_followup", "chat_followup"):
         box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-        if task == "ground":
+        if task in ("ground", "chat_followup"):
             text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
             target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{label}"}}</answer>'
         else:
             text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
             target = _zoom_target(label, box)
-        return PretrainSample(task, img, text, None, target, [box_text(box)], {"box": box, "view": [vw, vh], "colour": sign.colour,
-                                                                          "sign": view_box(sign.box, scene, vw, vh)},
-                              regions_in(scene))
+        sample = PretrainSample(task, img, text, None, target, [box_text(box)], {"box": box, "view": [vw, vh], "colour": sign.colour,
+                                                                            "sign": view_box(sign.box, scene, vw, vh)},
+                                regions_in(scene))
+        if task == "zoom_followup":
+            sample.followups.append(_tool_followup(img, scene, sign, box, vw, vh))
+        elif task == "chat_followup":
+            sample.followups.append(_chat_followup(rng, img, scene, crop_margin))
+        return sample
     qs = questions(scene, rng)
     if task == "explore":
         # the exploration prior an instruction-tuned VLM brings: now and then a question (of EITHER kind,
@@ -131,6 +162,24 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     return PretrainSample(task, img, q, options, target, [f"<answer>{answer}"],
                           {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
                           regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
+
+
+def _tool_followup(img: Image.Image, scene: Scene, sign, box, vw: int, vh: int) -> Followup:
+    """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then a description of the sign."""
+    geom = ViewGeometry(scene.width, scene.height, vw, vh)
+    bounds = validate_box(map_box(box, geom, CoordinateFrame.QWEN25_PIXELS), geom, ZoomConfig())
+    label = f"the {sign.colour} sign"
+    reply = _think(f"I see {label} up close.") + f"<answer>The pattern on {label} is {sign.pattern}.</answer>"
+    return Followup("tool", img.crop(bounds), reply, [sign.pattern], regions_in(scene, bounds[:2]))
+
+
+def _chat_followup(rng: random.Random, img: Image.Image, scene: Scene, crop_margin) -> Followup:
+    """A user turn with a crop around one sign and the pattern question about it, answered."""
+    q, options, answer_index, _, sign = rng.choice([q for q in questions(scene, rng) if q[3] == "attribute"])
+    crop, bounds = crop_around(img, sign.box, rng, crop_margin, jitter=0.12)
+    answer = options[answer_index]
+    reply = _think(f"I read the pattern on the {sign.colour} sign.") + f"<answer>{answer}</answer>"
+    return Followup("user", crop, reply, [f"<answer>{answer}"], regions_in(scene, bounds[:2]), q, options)
 
 
 def colours() -> list[str]:

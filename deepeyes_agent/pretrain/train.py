@@ -22,10 +22,10 @@ from ..models import write_agent_defaults
 from ..models.processor import load_processor
 from ..models.tiny import build_tiny_model, ordinal_number_embeddings
 from ..prompts import PromptBuilder
-from .batch import COLOUR_CLASSES, PATTERN_CLASSES, box_queries, collate, grid_targets, token_labels
+from .batch import COLOUR_CLASSES, PATTERN_CLASSES, box_queries, collate, first_image_offsets, grid_targets, token_labels
 from .config import PretrainConfig
 from .skills import probe_skills, view_size_fn
-from .tasks import make_sample
+from .tasks import MULTI_TURN_TASKS, make_sample
 
 class Probes(torch.nn.Module):
     """Auxiliary linear probes (discarded after pretraining): grid position from the LLM's image-token
@@ -44,11 +44,9 @@ def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: 
     positions that emit the box's numbers: a pointer to what the box must surround."""
     colour_labels, _ = token_labels(batch, merge)
     layer = attentions[cfg.attention_supervision_layer]  # (batch, heads, query, key)
-    offsets = [0]
-    for (_, h, w) in batch.vision["image_grid_thw"].tolist():
-        offsets.append(offsets[-1] + (h // merge) * (w // merge))
+    offsets = first_image_offsets(batch, merge)
     losses = []
-    for row, queries, image_pos in box_queries(builder, batch):
+    for row, queries, image_pos in box_queries(builder, batch):  # single-image rows
         colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
         cells = colour_labels[offsets[row]:offsets[row + 1]]
         keys = [p for p, c in zip(image_pos, cells.tolist()) if c == colour]
@@ -87,9 +85,20 @@ def curriculum(cfg: PretrainConfig, step: int) -> dict:
     return {"sign_size": (96, 160), "max_signs": 3, **sample_options(cfg)}
 
 
+def step_tasks(cfg: PretrainConfig, step: int) -> dict[str, float]:
+    """The tasks (and weights) a step draws from: all of them, or with ``multi_turn_every`` > 0 either the
+    multi-turn ones (every k-th step) or the single-turn ones."""
+    weights = {t: w for t, w in cfg.task_weights.items() if w > 0}
+    if cfg.multi_turn_every <= 0:
+        return weights
+    multi = (step + 1) % cfg.multi_turn_every == 0
+    picked = {t: w for t, w in weights.items() if (t in MULTI_TURN_TASKS) == multi}
+    return picked or weights
+
+
 def batch_samples(cfg: PretrainConfig, step: int, view_size):
     rng = random.Random(f"{cfg.seed}-{step}")
-    tasks, weights = zip(*cfg.task_weights.items())
+    tasks, weights = zip(*step_tasks(cfg, step).items())
     return [make_sample(rng, rng.choices(tasks, weights)[0], view_size, **curriculum(cfg, step)) for _ in range(cfg.batch_size)]
 
 
