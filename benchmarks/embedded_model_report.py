@@ -58,9 +58,32 @@ def main() -> None:
         "oracle - direct (points)": 100 * (o["accuracy"] - d["accuracy"]),
         "oracle - direct, attribute (points)": 100 * ((o["per_category"].get("attribute") or 0) - (d["per_category"].get("attribute") or 0)),
     }
+    lines.update(grounding_breakdown(data, args.out / "ground" / "rows.jsonl"))
     for name, value in lines.items():
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
     (args.out / "report.json").write_text(json.dumps({"figures": lines, "summaries": results}, indent=1, default=str))
+
+
+def grounding_breakdown(data: Path, rows: Path) -> dict:
+    """Zoom hit by the number of signs in the scene, and how often the box is centred nearer a distractor
+    sign than the named one (the model boxed the wrong sign): separates 'which sign' from 'where exactly'."""
+    scenes = {r["id"]: (r["extra"]["scene"]["signs"], r["target"]) for r in map(json.loads, data.read_text().splitlines())}
+    centre = lambda b: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)  # noqa: E731
+    by_count: dict[int, list[tuple[bool, bool]]] = {}
+    for row in map(json.loads, rows.read_text().splitlines()):
+        if row.get("box") is None:
+            continue
+        signs, named = scenes[row["id"]]
+        target = next(s for s in signs if f"the {s['colour']} sign" == named)
+        px, py = centre(row["box"])
+        dist = lambda s: ((centre(s["box"])[0] - px) ** 2 + (centre(s["box"])[1] - py) ** 2) ** 0.5  # noqa: E731
+        wrong = any(dist(s) < dist(target) for s in signs if s is not target)
+        by_count.setdefault(len(signs), []).append((row["zoom_hit"], wrong))
+    out = {}
+    for n, items in sorted(by_count.items()):
+        out[f"grounding, {n} sign(s): n / zoom hit / boxed a distractor"] = (
+            f"{len(items)} / {sum(h for h, _ in items) / len(items):.3f} / {sum(w for _, w in items) / len(items):.3f}")
+    return out
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 The option judge follows DeepEyes' V* scoring (SPEC §6.1): strip ``\\boxed{}``; a single letter, a
 letter with a dot, or "A. <option>" decides; otherwise the option text itself (normalised) must match
-exactly one option. Anything else is wrong — never guessed.
+exactly one option; otherwise a sentence that names exactly one option as a whole phrase picks it — the
+rule-based stand-in for DeepEyes' LLM judge, whose own positive example is "left" vs "The barrier is on
+the left side of the picture." (a negation like "not left" fools this rule; the LLM judge reads it).
+Anything else is wrong — never guessed.
 """
 
 from __future__ import annotations
@@ -36,7 +39,12 @@ def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...]) 
         return index if index < n else None
     norm = normalise(text)
     matches = [i for i, o in enumerate(options) if normalise(o) == norm]
-    return matches[0] if len(matches) == 1 else None
+    if matches:
+        return matches[0] if len(matches) == 1 else None
+    named = [i for i, o in enumerate(options) if normalise(o) and re.search(rf"\b{re.escape(normalise(o))}\b", norm)]
+    # "vertical stripes" names "stripes" too: an option inside another named option does not count
+    named = [i for i in named if not any(j != i and normalise(options[i]) in normalise(options[j]) for j in named)]
+    return named[0] if len(named) == 1 else None
 
 
 def option_correct(prediction: str | None, options, answer_index: int) -> bool:

@@ -40,6 +40,15 @@ def test_option_judge(prediction, expected):
     assert chosen_option(prediction, ["w", "x", "y", "z"]) == expected
 
 
+@pytest.mark.parametrize("prediction, expected", [
+    ("The pattern on the red sign is checkerboard.", 1),  # a sentence naming one option (DeepEyes' judge: correct)
+    ("vertical stripes", 0), ("It has vertical stripes.", 0),  # "stripes" inside "vertical stripes" is no second option
+    ("vertical stripes or checkerboard", None), ("a checkerboarded sign", None), ("stripes", 2),
+])
+def test_option_judge_reads_a_sentence_that_names_one_option(prediction, expected):
+    assert chosen_option(prediction, ["vertical stripes", "checkerboard", "stripes"]) == expected
+
+
 def test_bad_rows_are_reported_with_their_line(tmp_path):
     (tmp_path / "ok.png").write_bytes(b"")
     lines = [

@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import pytest
+
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from deepeyes_agent.models import ImageOnlyQwenVLProcessor, build_processor, load_processor
@@ -37,6 +39,17 @@ def test_saved_folder_loads_with_auto_classes(tiny_dir):
     assert model.config.image_token_id == proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     text = model.config.text_config
     assert sum(text.rope_parameters["mrope_section"]) == text.hidden_size // text.num_attention_heads // 2
+
+
+def test_mrope_sections_are_configurable_and_checked():
+    from deepeyes_agent.models.tiny import tiny_config
+
+    spec = TinyModelSpec(hidden_size=64, num_heads=2, mrope_section=[2, 2, 12])  # head_dim 32: 16 pairs
+    tok = build_processor(spec).tokenizer
+    assert tiny_config(spec, tok).text_config.rope_parameters["mrope_section"] == [2, 2, 12]
+    assert tiny_config(spec.model_copy(update={"mrope_section": None}), tok).text_config.rope_parameters["mrope_section"] == [4, 6, 6]
+    with pytest.raises(ValueError, match="sum"):
+        tiny_config(spec.model_copy(update={"mrope_section": [4, 4, 4]}), tok)
 
 
 def test_stock_qwen_layout_loads_without_torchvision(tiny_dir, tmp_path):

@@ -15,17 +15,15 @@ def embedded_spec() -> TinyModelSpec:
     """The embedded default model: every image (full view or crop) is fed at ~280×280 (100 tokens), so
     a 1000–1600-px scene is seen 3.5–5.5× down-scaled while a crop is seen at (or above) full resolution."""
     return TinyModelSpec(
-        hidden_size=160, num_layers=5, num_heads=5, num_kv_heads=5, intermediate_size=448,
+        hidden_size=160, num_layers=5, num_heads=5, num_kv_heads=1, intermediate_size=448,
         vision_depth=4, vision_hidden=128, vision_heads=4, vision_intermediate=256,
         min_pixels=280 * 280, max_pixels=280 * 280, max_position_embeddings=8192,
-        # head_dim 32 = 16 frequency pairs θ_i = base^(-i/16), highest first; mRoPE gives the first pairs to
-        # t, the next to h, the rest to w. Qwen's split (4, 6, 6) cannot serve both needs of a tiny head: with
-        # base 1e6 the w pairs turn < 0.004 rad across 20 columns (x invisible), with base 100 every pair
-        # turns ≥ 0.013 rad per token, so a text query 30–60 tokens after the image cannot match a colour in
-        # the keys (the named sign was boxed at chance among 2–3). (2, 2, 12) with base 5e4: rows on pairs
-        # 2–3 (0.26, 0.13 rad per row), columns on pairs 4–5 (0.067, 0.034 per column), and pairs 7–15
-        # (< 0.009 rad per token) nearly position-free for matching content over the whole prompt.
-        rope_theta=50_000.0, mrope_section=[2, 2, 12],
+        # head_dim 32, mrope (4, 6, 6): with base 1e6 the w-section turns < 0.004 rad across 20 columns and
+        # x is not learnable; base 100 turns it 0.3–1.1 rad (h-section 1.5–6 rad) — rows AND columns visible.
+        # Tried and dropped: sections (2, 2, 12) with base 5e4 and 5 KV heads, meant to leave position-free
+        # pairs for matching a colour across the prompt — after 1,300 steps x was tracked worse (slope 0.21
+        # vs 0.89) and the named sign was still boxed at chance among 2–3 (see RECIPE.md).
+        rope_theta=100.0,
     )
 
 
