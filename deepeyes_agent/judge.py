@@ -25,8 +25,9 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...]) -> int | None:
-    """The index of the option a prediction picks, or None when it picks none (or several)."""
+def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...], *, sentences: bool = True) -> int | None:
+    """The index of the option a prediction picks, or None when it picks none (or several). ``sentences=False``:
+    letters and exact option text only (an LLM judge reads the rest, negations included)."""
     if prediction is None:
         return None
     text = prediction.strip()
@@ -39,7 +40,7 @@ def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...]) 
         return index if index < n else None
     norm = normalise(text)
     matches = [i for i, o in enumerate(options) if normalise(o) == norm]
-    if matches:
+    if matches or not sentences:
         return matches[0] if len(matches) == 1 else None
     named = [i for i, o in enumerate(options) if normalise(o) and re.search(rf"\b{re.escape(normalise(o))}\b", norm)]
     # "vertical stripes" names "stripes" too: an option inside another named option does not count

@@ -98,7 +98,7 @@ class LLMJudge:
             return 0.0  # nothing to judge: no answer was given
         answer = truth.answer
         if truth.options is not None and truth.answer_index is not None:
-            direct = chosen_option(prediction, truth.options)
+            direct = chosen_option(prediction, truth.options, sentences=False)
             if direct is not None:  # a letter or an exact option: no need to ask
                 return float(direct == truth.answer_index)
             answer = f"{'ABCDEF'[truth.answer_index]}. {truth.options[truth.answer_index]}"

@@ -91,6 +91,12 @@ def test_llm_judge_skips_the_call_for_a_letter():
     assert LLMJudge("http://x", client=fake)("B", TRUTH) == 1.0 and fake.calls == 0
 
 
+def test_llm_judge_reads_sentences_itself():
+    """A sentence naming an option goes to the LLM (it reads negations), unlike the rule-based option judge."""
+    fake = _Fake(["Judgement: 0"])
+    assert LLMJudge("http://x", client=fake)("it is not red", TRUTH) == 0.0 and fake.calls == 1
+
+
 def test_judge_prompt_and_parsing():
     prompt = judge_prompt("Q?", "A. red", "red it is")
     assert prompt.count("Judgement:") == 8 and prompt.endswith("Judgement:")
