@@ -85,9 +85,10 @@ def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
     centre and the pattern of the sign's textured inner part under it ("none" elsewhere) — targets of the
     auxiliary probes on the image features. Patterns are labelled in crops only (-100 = ignored): in a
     full view they are invisible by design."""
-    images = [(s.image, s.regions, s.task == "read_crop") for s in batch.samples]
-    images = [item for s, first in zip(batch.samples, images)
-              for item in [first, *((f.image, f.regions, True) for f in s.followups)]]
+    images = []  # (image, its sign regions, is it a crop) in the order the batch feeds them
+    for s in batch.samples:
+        images.append((s.image, s.regions, s.task == "read_crop"))
+        images.extend((f.image, f.regions, True) for f in s.followups)
     colours, patterns = [], []
     for (image, regions, is_crop), (_, h, w) in zip(images, batch.vision["image_grid_thw"].tolist()):
         rows, cols = h // merge, w // merge
