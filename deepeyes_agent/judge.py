@@ -38,13 +38,13 @@ def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...], 
     if letter is not None:
         index = OPTION_LETTERS.index(letter)
         return index if index < n else None
-    norm = normalise(text)
-    matches = [i for i, o in enumerate(options) if normalise(o) == norm]
+    norm, opts = normalise(text), [normalise(o) for o in options]
+    matches = [i for i, o in enumerate(opts) if o == norm]
     if matches or not sentences:
         return matches[0] if len(matches) == 1 else None
-    named = [i for i, o in enumerate(options) if normalise(o) and re.search(rf"\b{re.escape(normalise(o))}\b", norm)]
+    named = [i for i, o in enumerate(opts) if o and re.search(rf"\b{re.escape(o)}\b", norm)]
     # "vertical stripes" names "stripes" too: an option inside another named option does not count
-    named = [i for i in named if not any(j != i and normalise(options[i]) in normalise(options[j]) for j in named)]
+    named = [i for i in named if not any(j != i and opts[i] in opts[j] for j in named)]
     return named[0] if len(named) == 1 else None
 
 

@@ -133,7 +133,7 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
                                                                             "sign": view_box(sign.box, scene, vw, vh)},
                                 regions_in(scene))
         if task == "zoom_followup":
-            sample.followups.append(_tool_followup(img, scene, sign, box, vw, vh))
+            sample.followups.append(_tool_followup(img, scene, sign, label, box, vw, vh))
         elif task == "chat_followup":
             sample.followups.append(_chat_followup(rng, img, scene, crop_margin))
         return sample
@@ -164,11 +164,10 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
                           regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
 
 
-def _tool_followup(img: Image.Image, scene: Scene, sign, box, vw: int, vh: int) -> Followup:
+def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int) -> Followup:
     """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then a description of the sign."""
     geom = ViewGeometry(scene.width, scene.height, vw, vh)
     bounds = validate_box(map_box(box, geom, CoordinateFrame.QWEN25_PIXELS), geom, ZoomConfig())
-    label = f"the {sign.colour} sign"
     reply = _think(f"I see {label} up close.") + f"<answer>The pattern on {label} is {sign.pattern}.</answer>"
     return Followup("tool", img.crop(bounds), reply, [sign.pattern], regions_in(scene, bounds[:2]))
 
