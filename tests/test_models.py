@@ -52,6 +52,27 @@ def test_mrope_sections_are_configurable_and_checked():
         tiny_config(spec.model_copy(update={"mrope_section": [4, 4, 4]}), tok)
 
 
+def test_kv_heads_can_be_split_without_changing_the_model(tiny_dir, tmp_path):
+    """Giving each query head its own copy of the shared keys/values is exact; the new heads then train apart."""
+    import torch
+
+    from deepeyes_agent.models.tiny import with_kv_heads
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_dir).eval()  # 4 heads, 2 KV heads
+    split = with_kv_heads(model, 4).eval()
+    assert split.config.text_config.num_key_value_heads == 4
+    attn = split.model.language_model.layers[0].self_attn
+    assert attn.k_proj.out_features == attn.q_proj.out_features  # one key per query head
+    ids = torch.randint(0, 3000, (2, 24))
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, split(input_ids=ids).logits, atol=1e-5)
+    split.save_pretrained(tmp_path / "split")
+    assert Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "split").config.text_config.num_key_value_heads == 4
+    assert with_kv_heads(model, 2) is model
+    with pytest.raises(ValueError, match="divide"):
+        with_kv_heads(model, 3)
+
+
 def test_stock_qwen_layout_loads_without_torchvision(tiny_dir, tmp_path):
     """A real Qwen2.5-VL folder names the stock processor (which needs a video processor); we fall back."""
     stock = tmp_path / "stock"

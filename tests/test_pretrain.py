@@ -13,7 +13,7 @@ from deepeyes_agent.pretrain.tasks import TASKS
 
 SMALL = {
     "steps": 6, "batch_size": 2, "eval_every": 1000, "eval_samples": 2, "checkpoint_every": 2, "threads": 1,
-    "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1,
+    "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1, "colour_binding_weight": 0.5,
     "task_weights": {"ground": 0.3, "zoom_instruction": 0.1, "read_crop": 0.2, "direct": 0.1, "explore": 0.1,
                      "zoom_followup": 0.1, "chat_followup": 0.1},  # every task, multi-image rows included
     "spec": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128,
@@ -82,3 +82,30 @@ def test_no_sample_holds_the_question_zoom_crop_answer_chain():
                 assert all(v % 14 == 0 or v == 280 for v in s.truth["box"])
                 sx1, sy1, sx2, sy2 = s.truth["sign"]
                 assert x1 <= sx1 and y1 <= sy1 and x2 >= sx2 and y2 >= sy2  # the box contains the sign
+
+
+def test_every_sign_has_a_labelled_image_token():
+    """The colour probe and the attention pointer need the target's image tokens: a sign smaller than a
+    token (a far scene seen at 280 px) still gets the token under its centre."""
+    import random
+
+    import torch
+
+    from deepeyes_agent.models import default_model_dir, load_processor
+    from deepeyes_agent.pretrain.batch import COLOUR_CLASSES, collate, token_labels
+    from deepeyes_agent.pretrain.skills import view_size_fn
+    from deepeyes_agent.pretrain.tasks import make_sample
+    from deepeyes_agent.prompts import PromptBuilder
+
+    processor = load_processor(default_model_dir(), image_backend="pil")
+    builder = PromptBuilder(processor, "")
+    rng = random.Random(5)
+    samples = [make_sample(rng, "ground", view_size_fn(processor.image_processor), sign_size=(40, 60)) for _ in range(8)]
+    batch = collate(builder, samples, 4.0, processor.tokenizer.pad_token_id, torch.float32)
+    colours, _ = token_labels(batch, merge=2)
+    start = 0
+    for sample, (_, h, w) in zip(samples, batch.vision["image_grid_thw"].tolist()):
+        cells = colours[start:start + (h // 2) * (w // 2)].tolist()
+        start += (h // 2) * (w // 2)
+        for _, name, _ in sample.regions:
+            assert COLOUR_CLASSES.index(name) in cells, (name, sample.regions)

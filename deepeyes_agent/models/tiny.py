@@ -122,3 +122,28 @@ def ordinal_number_embeddings(model, tokenizer, dims: int = 32, scale: float = 0
                 emb[ids[0], :dims] = feats
                 count += 1
     return count
+
+
+def with_kv_heads(model, kv_heads: int):
+    """The same function with ``kv_heads`` key/value heads: each shared K/V projection is copied to the query
+    heads that read it (what grouped-query attention repeats at run time), so the outputs are unchanged and
+    each group can then learn its own keys. Returns a new model; ``kv_heads`` must divide the query heads and
+    be at least the current count."""
+    text = model.config.text_config
+    heads, old = text.num_attention_heads, text.num_key_value_heads
+    if kv_heads == old:
+        return model
+    if heads % kv_heads or kv_heads % old:
+        raise ValueError(f"kv_heads={kv_heads}: must divide the {heads} query heads and be a multiple of the current {old}")
+    config = model.config.__class__.from_dict(model.config.to_dict())
+    config.text_config.num_key_value_heads = kv_heads
+    repeat = kv_heads // old
+    head_dim = text.hidden_size // heads
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith(("self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias")):
+            tensor = tensor.reshape(old, head_dim, *tensor.shape[1:]).repeat_interleave(repeat, 0).reshape(kv_heads * head_dim, *tensor.shape[1:])
+        state[name] = tensor
+    new = model.__class__(config).to(next(model.parameters()).dtype)
+    new.load_state_dict(state)
+    return new

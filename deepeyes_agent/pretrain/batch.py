@@ -82,7 +82,8 @@ def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
 
 def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image token (every image of every sample, in batch order): the colour of the sign under its
-    centre and the pattern of the sign's textured inner part under it ("none" elsewhere) — targets of the
+    centre (a sign that covers no token centre: the token under the sign's centre) and the pattern of the
+    sign's textured inner part under it ("none" elsewhere) — targets of the
     auxiliary probes on the image features. Patterns are labelled in crops only (-100 = ignored): in a
     full view they are invisible by design."""
     images = []  # (image, its sign regions, is it a crop) in the order the batch feeds them
@@ -93,18 +94,24 @@ def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
     for (image, regions, is_crop), (_, h, w) in zip(images, batch.vision["image_grid_thw"].tolist()):
         rows, cols = h // merge, w // merge
         sx, sy = image.width / cols, image.height / rows
-        for r in range(rows):
-            for c in range(cols):
-                x, y = (c + 0.5) * sx, (r + 0.5) * sy
-                colour, pattern = 0, 0
-                for (x1, y1, x2, y2), name, pat in regions:
+        colour = [[0] * cols for _ in range(rows)]
+        pattern = [[0] * cols for _ in range(rows)]
+        for (x1, y1, x2, y2), name, pat in regions:
+            m = 0.2 * (x2 - x1)
+            for r in range(rows):
+                for c in range(cols):
+                    x, y = (c + 0.5) * sx, (r + 0.5) * sy
                     if x1 <= x < x2 and y1 <= y < y2:
-                        colour = COLOUR_CLASSES.index(name)
-                        m = 0.2 * (x2 - x1)
+                        colour[r][c] = COLOUR_CLASSES.index(name)
                         if x1 + m <= x < x2 - m and y1 + m <= y < y2 - m:
-                            pattern = PATTERN_CLASSES.index(pat)
-                colours.append(colour)
-                patterns.append(pattern if is_crop else -100)
+                            pattern[r][c] = PATTERN_CLASSES.index(pat)
+            # a sign smaller than a token may hold no token centre: the token under its own centre is its
+            r = min(rows - 1, max(0, int((y1 + y2) / 2 / sy)))
+            c = min(cols - 1, max(0, int((x1 + x2) / 2 / sx)))
+            if not colour[r][c]:
+                colour[r][c], pattern[r][c] = COLOUR_CLASSES.index(name), PATTERN_CLASSES.index(pat)
+        colours += [v for line in colour for v in line]
+        patterns += [v if is_crop else -100 for line in pattern for v in line]
     return torch.tensor(colours), torch.tensor(patterns)
 
 

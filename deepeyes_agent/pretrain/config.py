@@ -45,6 +45,9 @@ class PretrainConfig(BaseModel):
         0.5, description="one attention head, at the tokens that emit a box's numbers, is taught to look at the target's image tokens")
     attention_supervision_layer: int = 3
     attention_supervision_from_step: int = Field(0, description="step at which attention supervision starts")
+    colour_binding_weight: float = Field(
+        0.0, description="shared colour prototypes at the supervised layer's input: image tokens → their sign's "
+        "colour, box-emitting tokens → the named colour (so the pointer head can match the named sign)")
     aux_box_weight: float = Field(1.0, description="probe: the token emitting a box number predicts that coordinate")
     aux_box_from_step: int = 0
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
@@ -57,6 +60,9 @@ class PretrainConfig(BaseModel):
     box_grid: int = Field(1, description="... and snapped outward to multiples of this many view pixels (14 = a patch)")
     crop_margin: tuple[float, float] = Field((1.1, 2.0), description="reading crops: side = this range × the sign's")
     init_from: Path | None = Field(None, description="start from this model folder's weights (a second stage) instead of a random init")
+    kv_heads: int | None = Field(
+        None, description="with init_from: first give the model this many key/value heads, each a copy of the shared "
+        "one it replaces (same outputs), so heads that shared keys can learn their own")
     curriculum_fraction: float = Field(0.3, description="share of steps with large signs, ≤ 2 per scene, one per grounding scene")
     eval_every: int = 250
     eval_samples: int = 48

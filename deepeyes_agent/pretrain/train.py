@@ -20,7 +20,7 @@ from ..checkpoint import NAME as CHECKPOINT_NAME
 from ..checkpoint import latest, save_atomically
 from ..models import write_agent_defaults
 from ..models.processor import load_processor
-from ..models.tiny import build_tiny_model, ordinal_number_embeddings
+from ..models.tiny import build_tiny_model, ordinal_number_embeddings, with_kv_heads
 from ..prompts import PromptBuilder
 from .batch import COLOUR_CLASSES, PATTERN_CLASSES, box_queries, collate, first_image_offsets, grid_targets, token_labels
 from .config import PretrainConfig
@@ -37,6 +37,7 @@ class Probes(torch.nn.Module):
         self.box = torch.nn.Linear(hidden, 4)  # at the k-th number-emitting token: the k-th box coordinate
         self.colour = torch.nn.Linear(hidden, len(COLOUR_CLASSES))
         self.pattern = torch.nn.Linear(hidden, len(PATTERN_CLASSES))
+        self.colour_proto = torch.nn.Parameter(torch.randn(len(COLOUR_CLASSES), hidden))  # colour_binding's
 
 
 def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: int):
@@ -55,6 +56,25 @@ def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: 
         mass = layer[row, 0][queries][:, keys].sum(-1)
         losses.append(-torch.log(mass + 1e-6).mean())
     return torch.stack(losses).mean() if losses else None
+
+
+def colour_binding(builder, batch, x, image_positions, colour_labels, probe: "Probes"):
+    """Shared colour prototypes at the supervised attention layer's input (``x``: what its queries and keys
+    are computed from): each image token must project onto its sign's colour ("none" off signs) and each
+    box-emitting token onto the colour the prompt named, against unit-norm prototypes. The colour then has
+    to be a large part of both representations, in the same directions, so one head can match them: without
+    it the named colour at the box tokens is linearly decodable only after standardising (its directions have
+    ~1 % of the variance) and the pointer head never learned to pick the named sign among 2–3."""
+    protos = F.normalize(probe.colour_proto, dim=-1)
+    loss = F.cross_entropy(x[image_positions] @ protos.T, colour_labels)
+    queries, named = [], []
+    for row, positions, _ in box_queries(builder, batch):
+        colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
+        queries += [x[row, p] for p in positions]
+        named += [colour] * len(positions)
+    if queries:
+        loss = loss + F.cross_entropy(torch.stack(queries) @ protos.T, torch.tensor(named))
+    return loss
 
 
 def box_regression(builder, batch, last_hidden, probe: "Probes"):
@@ -146,6 +166,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
 
         torch.manual_seed(cfg.seed)
         model = AutoModelForImageTextToText.from_pretrained(cfg.init_from, dtype=torch.float32)
+        if cfg.kv_heads:
+            model = with_kv_heads(model, cfg.kv_heads)
         processor = load_processor(cfg.init_from, image_backend="pil")
         state, start = None, 0
     else:
@@ -207,9 +229,15 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             if box is not None:
                 loss = loss + cfg.aux_box_weight * box
                 record["aux_box_loss"] = box.item()
+        colour_t, pattern_t = token_labels(batch, merge)
+        if cfg.colour_binding_weight > 0:
+            layer = model.model.language_model.layers[cfg.attention_supervision_layer]
+            x = layer.input_layernorm(out.hidden_states[cfg.attention_supervision_layer])
+            binding = colour_binding(builder, batch, x, image_positions, colour_t, probe)
+            loss = loss + cfg.colour_binding_weight * binding
+            record["colour_binding_loss"] = binding.item()
         if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
             feats = out.hidden_states[0][image_positions]
-            colour_t, pattern_t = token_labels(batch, merge)
             aux_c = F.cross_entropy(probe.colour(feats), colour_t)
             aux_p = F.cross_entropy(probe.pattern(feats), pattern_t)
             loss = loss + cfg.aux_token_weight * (aux_c + aux_p)
