@@ -22,7 +22,8 @@ def embedded_spec() -> TinyModelSpec:
         # x is not learnable; base 100 turns it 0.3–1.1 rad (h-section 1.5–6 rad) — rows AND columns visible.
         # Tried and dropped: sections (2, 2, 12) with base 5e4 and 5 KV heads, meant to leave position-free
         # pairs for matching a colour across the prompt — after 1,300 steps x was tracked worse (slope 0.21
-        # vs 0.89) and the named sign was still boxed at chance among 2–3 (see RECIPE.md).
+        # vs 0.89) and the named sign was still boxed at chance among 2–3. What made the model pick the named
+        # sign was the colour binding loss (colour_binding_weight; see the model's RECIPE.md).
         rope_theta=100.0,
     )
 

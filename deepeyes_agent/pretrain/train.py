@@ -154,6 +154,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
     resume = latest(cfg.out)
+    carried_probes = None
     if resume:
         from transformers import AutoModelForImageTextToText
 
@@ -170,6 +171,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             model = with_kv_heads(model, cfg.kv_heads)
         processor = load_processor(cfg.init_from, image_backend="pil")
         state, start = None, 0
+        previous = Path(cfg.init_from) / "trainer_state.pt"  # a run's checkpoint (an exported model has none)
+        carried_probes = torch.load(previous, weights_only=False)["probe"] if previous.exists() else None
     else:
         torch.manual_seed(cfg.seed)
         model, processor = build_tiny_model(None, cfg.spec)
@@ -184,6 +187,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         model.set_attn_implementation("eager")  # attention weights are needed
     hidden = model.config.text_config.hidden_size
     probe = Probes(hidden)
+    if carried_probes:  # the auxiliary losses go on where the last stage left them
+        probe.load_state_dict(carried_probes, strict=False)  # (a probe added since starts fresh)
     optimizer = _optimizer(cfg, model, probe)
     if state:
         probe.load_state_dict(state["probe"])
@@ -239,7 +244,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
             feats = out.hidden_states[0][image_positions]
             aux_c = F.cross_entropy(probe.colour(feats), colour_t)
-            aux_p = F.cross_entropy(probe.pattern(feats), pattern_t)
+            labelled = pattern_t != -100  # patterns are labelled in crops only; a batch may hold none
+            aux_p = F.cross_entropy(probe.pattern(feats[labelled]), pattern_t[labelled]) if labelled.any() else feats.sum() * 0
             loss = loss + cfg.aux_token_weight * (aux_c + aux_p)
             record["aux_colour_loss"], record["aux_pattern_loss"] = aux_c.item(), aux_p.item()
         optimizer.zero_grad(set_to_none=True)
