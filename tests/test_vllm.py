@@ -232,8 +232,9 @@ def test_ask_runs_on_the_in_process_engine_from_the_command_line(zoomer, scene_p
 
 
 def test_the_embedded_model_runs_on_vllm_like_on_transformers(scene_path):
-    """The shipped model's RoPE base (100, not Qwen's 1e6) and its 1 KV head are not a stock layout: vLLM
-    must read them from config.json and rotate exactly as transformers does, also after a crop turn."""
+    """The shipped model's RoPE base (100, not Qwen's 1e6) and its 5 heads of head_dim 32 are not a stock
+    layout: vLLM must read them from config.json and rotate exactly as transformers does, also after a crop
+    turn."""
     from deepeyes_agent.models import default_model_dir
 
     reference = TransformersBackend.from_pretrained(default_model_dir())
