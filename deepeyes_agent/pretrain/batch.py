@@ -105,7 +105,7 @@ def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
                         colour[r][c] = COLOUR_CLASSES.index(name)
                         if x1 + m <= x < x2 - m and y1 + m <= y < y2 - m:
                             pattern[r][c] = PATTERN_CLASSES.index(pat)
-            # a sign smaller than a token may hold no token centre: the token under its own centre is its
+            # a sign smaller than a token may hold no token centre: the token under the sign's centre is labelled
             r = min(rows - 1, max(0, int((y1 + y2) / 2 / sy)))
             c = min(cols - 1, max(0, int((x1 + x2) / 2 / sx)))
             if not colour[r][c]:

@@ -40,10 +40,9 @@ class Probes(torch.nn.Module):
         self.colour_proto = torch.nn.Parameter(torch.randn(len(COLOUR_CLASSES), hidden))  # colour_binding's
 
 
-def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: int):
+def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: int, colour_labels):
     """−log of the attention mass head 0 of one layer puts on the target sign's image tokens, at the
     positions that emit the box's numbers: a pointer to what the box must surround."""
-    colour_labels, _ = token_labels(batch, merge)
     layer = attentions[cfg.attention_supervision_layer]  # (batch, heads, query, key)
     offsets = first_image_offsets(batch, merge)
     losses = []
@@ -224,8 +223,9 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             aux = F.mse_loss(torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge))
             loss = loss + cfg.aux_position_weight * aux
             record["aux_position_loss"] = aux.item()
+        colour_t, pattern_t = token_labels(batch, merge)
         if supervise:
-            att = attention_to_target(cfg, builder, batch, out.attentions, merge)
+            att = attention_to_target(cfg, builder, batch, out.attentions, merge, colour_t)
             if att is not None:
                 loss = loss + cfg.attention_supervision_weight * att
                 record["attention_supervision_loss"] = att.item()
@@ -234,7 +234,6 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             if box is not None:
                 loss = loss + cfg.aux_box_weight * box
                 record["aux_box_loss"] = box.item()
-        colour_t, pattern_t = token_labels(batch, merge)
         if cfg.colour_binding_weight > 0:
             layer = model.model.language_model.layers[cfg.attention_supervision_layer]
             x = layer.input_layernorm(out.hidden_states[cfg.attention_supervision_layer])
