@@ -61,6 +61,7 @@ class PretrainConfig(BaseModel):
     box_grid: int = Field(1, description="... and snapped outward to multiples of this many view pixels (14 = a patch)")
     crop_margin: tuple[float, float] = Field((1.1, 2.0), description="reading crops: side = this range × the sign's")
     init_from: Path | None = Field(None, description="start from this model folder's weights (a second stage) instead of a random init")
+    carry_probes: bool = Field(True, description="with init_from a run's checkpoint: start the auxiliary probes from its own")
     kv_heads: int | None = Field(
         None, description="with init_from: first give the model this many key/value heads, each a copy of the shared "
         "one it replaces (same outputs), so heads that shared keys can learn their own")

@@ -171,7 +171,8 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         processor = load_processor(cfg.init_from, image_backend="pil")
         state, start = None, 0
         previous = Path(cfg.init_from) / "trainer_state.pt"  # a run's checkpoint (an exported model has none)
-        carried_probes = torch.load(previous, weights_only=False)["probe"] if previous.exists() else None
+        if cfg.carry_probes and previous.exists():
+            carried_probes = torch.load(previous, weights_only=False)["probe"]
     else:
         torch.manual_seed(cfg.seed)
         model, processor = build_tiny_model(None, cfg.spec)
