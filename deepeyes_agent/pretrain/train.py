@@ -40,13 +40,13 @@ class Probes(torch.nn.Module):
         self.colour_proto = torch.nn.Parameter(torch.randn(len(COLOUR_CLASSES), hidden))  # colour_binding's
 
 
-def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: int, colour_labels):
+def attention_to_target(cfg: PretrainConfig, boxes, batch, attentions, merge: int, colour_labels):
     """−log of the attention mass head 0 of one layer puts on the target sign's image tokens, at the
     positions that emit the box's numbers: a pointer to what the box must surround."""
     layer = attentions[cfg.attention_supervision_layer]  # (batch, heads, query, key)
     offsets = first_image_offsets(batch, merge)
     losses = []
-    for row, queries, image_pos in box_queries(builder, batch):  # single-image rows
+    for row, queries, image_pos in boxes:  # single-image rows
         colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
         cells = colour_labels[offsets[row]:offsets[row + 1]]
         keys = [p for p, c in zip(image_pos, cells.tolist()) if c == colour]
@@ -57,7 +57,7 @@ def attention_to_target(cfg: PretrainConfig, builder, batch, attentions, merge: 
     return torch.stack(losses).mean() if losses else None
 
 
-def colour_binding(builder, batch, x, image_positions, colour_labels, probe: "Probes"):
+def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: "Probes"):
     """Shared colour prototypes at the supervised attention layer's input (``x``: what its queries and keys
     are computed from): each image token must project onto its sign's colour ("none" off signs) and each
     box-emitting token onto the colour the prompt named, against unit-norm prototypes. The colour then has
@@ -67,7 +67,7 @@ def colour_binding(builder, batch, x, image_positions, colour_labels, probe: "Pr
     protos = F.normalize(probe.colour_proto, dim=-1)
     loss = F.cross_entropy(x[image_positions] @ protos.T, colour_labels)
     queries, named = [], []
-    for row, positions, _ in box_queries(builder, batch):
+    for row, positions, _ in boxes:
         colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
         queries += [x[row, p] for p in positions]
         named += [colour] * len(positions)
@@ -76,11 +76,11 @@ def colour_binding(builder, batch, x, image_positions, colour_labels, probe: "Pr
     return loss
 
 
-def box_regression(builder, batch, last_hidden, probe: "Probes"):
+def box_regression(boxes, batch, last_hidden, probe: "Probes"):
     """MSE of the k-th box coordinate (normalised by the view size) read linearly from the final hidden
     state at the token that emits it: the target's position must reach the emitting token precisely."""
     preds, targets = [], []
-    for row, queries, _ in box_queries(builder, batch):
+    for row, queries, _ in boxes:
         truth = batch.samples[row].truth
         vw, vh = truth["view"]
         norm = [truth["box"][0] / vw, truth["box"][1] / vh, truth["box"][2] / vw, truth["box"][3] / vh]
@@ -225,20 +225,21 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             loss = loss + cfg.aux_position_weight * aux
             record["aux_position_loss"] = aux.item()
         colour_t, pattern_t = token_labels(batch, merge)
+        boxes = box_queries(builder, batch)  # (row, box-emitting positions, image positions) of grounding rows
         if supervise:
-            att = attention_to_target(cfg, builder, batch, out.attentions, merge, colour_t)
+            att = attention_to_target(cfg, boxes, batch, out.attentions, merge, colour_t)
             if att is not None:
                 loss = loss + cfg.attention_supervision_weight * att
                 record["attention_supervision_loss"] = att.item()
         if cfg.aux_box_weight > 0 and step >= cfg.aux_box_from_step:
-            box = box_regression(builder, batch, out.last_hidden_state, probe)
+            box = box_regression(boxes, batch, out.last_hidden_state, probe)
             if box is not None:
                 loss = loss + cfg.aux_box_weight * box
                 record["aux_box_loss"] = box.item()
         if cfg.colour_binding_weight > 0:
             layer = model.model.language_model.layers[cfg.attention_supervision_layer]
             x = layer.input_layernorm(out.hidden_states[cfg.attention_supervision_layer])
-            binding = colour_binding(builder, batch, x, image_positions, colour_t, probe)
+            binding = colour_binding(boxes, batch, x, image_positions, colour_t, probe)
             loss = loss + cfg.colour_binding_weight * binding
             record["colour_binding_loss"] = binding.item()
         if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
