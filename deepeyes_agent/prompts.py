@@ -11,7 +11,8 @@ from __future__ import annotations
 from PIL import Image
 
 from .images import ImageError
-from .protocol import ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, USER_TURN_TEMPLATE, user_text
+from .protocol import (ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, USER_TEXT_TURN_TEMPLATE,
+                       USER_TURN_TEMPLATE, user_text)
 
 
 class PromptBuilder:
@@ -48,8 +49,10 @@ class PromptBuilder:
     def observation_ids(self, crop: Image.Image) -> list[int]:
         return self.expand(self._encode(OBSERVATION_TEMPLATE), [crop])
 
-    def user_turn_ids(self, image: Image.Image, question: str, options: list[str] | None = None) -> list[int]:
-        """A later user turn of a multi-image chat (after the assistant's ``<|im_end|>``): image + question."""
+    def user_turn_ids(self, image: Image.Image | None, question: str, options: list[str] | None = None) -> list[int]:
+        """A later user turn of a chat (after the assistant's ``<|im_end|>``): image (if any) + question."""
+        if image is None:
+            return self._encode(USER_TEXT_TURN_TEMPLATE.format(text=user_text(question, options)))
         text = USER_TURN_TEMPLATE.format(text=user_text(question, options))
         return self.expand(self._encode(text), [image])
 

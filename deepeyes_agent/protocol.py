@@ -61,6 +61,7 @@ OBSERVATION_TEMPLATE = (
 )
 # A later user turn carrying an image (a multi-image chat, as the chat template renders it)
 USER_TURN_TEMPLATE = "\n<|im_start|>user\n" + VISION_PLACEHOLDER + "{text}<|im_end|>\n<|im_start|>assistant\n"
+USER_TEXT_TURN_TEMPLATE = "\n<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"  # a later turn without an image
 ERROR_OBSERVATION_TEMPLATE = "\n<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
 
 # DeepEyes' error texts for invalid tool calls (visual_toolbox_v2).

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from safetensors.torch import load_file
 
@@ -15,7 +16,7 @@ SMALL = {
     "steps": 6, "batch_size": 2, "eval_every": 1000, "eval_samples": 2, "checkpoint_every": 2, "threads": 1,
     "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1, "colour_binding_weight": 0.5,
     "task_weights": {"ground": 0.3, "zoom_instruction": 0.1, "read_crop": 0.2, "direct": 0.1, "explore": 0.1,
-                     "zoom_followup": 0.1, "chat_followup": 0.1},  # every task, multi-image rows included
+                     "zoom_followup": 0.1, "chat_followup": 0.1, "zoom_after_answer": 0.1},  # every task, multi-turn rows included
     "spec": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128,
              "vision_depth": 1, "vision_hidden": 32, "vision_heads": 2, "vision_intermediate": 64,
              "min_pixels": 112 * 112, "max_pixels": 112 * 112},
@@ -59,7 +60,8 @@ def test_config_round_trips_yaml(tmp_path):
 def test_no_sample_holds_the_question_zoom_crop_answer_chain():
     """Skills are never chained: a target is an answer OR a tool call, never both, and no prompt holds a
     crop as a tool response. The exploration prior meets questions with a zoom on their target only; the
-    tool loop is shown on "zoom in on X" instructions only, a crop with a question only in a user turn."""
+    tool loop follows "zoom in on X" instructions only (first turn, or a later turn after a question was
+    answered directly); a crop with a question arrives only in a user turn."""
     import random
 
     from deepeyes_agent.pretrain.tasks import make_sample
@@ -70,18 +72,50 @@ def test_no_sample_holds_the_question_zoom_crop_answer_chain():
             s = make_sample(rng, task, lambda w, h: (280, 280), box_grid=14, ground_margin=2.4)
             assert ("<tool_call>" in s.target) != ("<answer>" in s.target)
             assert "<tool_response>" not in s.user_text
-            for turn in s.followups:  # the multi-turn skills: never a question answered through a crop
-                if turn.kind == "tool":  # the tool loop follows an instruction to zoom, not a question
-                    assert s.options is None and "<tool_call>" in s.target and "Question" not in s.user_text
-                else:  # an image in a user turn, after a finished grounding exchange
-                    assert turn.kind == "user" and "<answer>" in s.target and "<tool_call>" not in s.target
-                assert "<tool_call>" not in turn.target and "<answer>" in turn.target
+            # each turn as (kind, user text or None for a crop, options, the assistant's reply, has an image)
+            turns = [("user", s.user_text, s.options, s.target, True)]
+            turns += [(f.kind, f.question, f.options, f.target, f.image is not None) for f in s.followups]
+            for (kind, text, options, reply, image), previous in zip(turns[1:], turns):
+                assert ("<tool_call>" in reply) != ("<answer>" in reply)
+                if kind == "tool":  # a crop answers a call made on an instruction to zoom, never on a question
+                    _, asked, asked_options, call, _ = previous
+                    assert "<tool_call>" in call and asked_options is None and "Question" not in asked
+                    assert asked.split()[0] in ("Zoom", "Take") and "<answer>" in reply
+                elif image:  # an image in a user turn, after a finished grounding exchange
+                    assert "<answer>" in previous[3] and "<tool_call>" not in previous[3] and "<answer>" in reply
+                else:  # a text-only instruction to zoom, after a question answered directly
+                    assert task == "zoom_after_answer" and "<answer>" in previous[3] and previous[2]
+                    assert text.split()[0] in ("Zoom", "Take") and "<tool_call>" in reply
+            if task == "zoom_after_answer":
+                assert [f.kind for f in s.followups] == ["user", "tool"] and s.options
             if task == "explore":
                 assert s.options and "<tool_call>" in s.target and s.truth["colour"] in s.target
                 x1, y1, x2, y2 = s.truth["box"]
                 assert all(v % 14 == 0 or v == 280 for v in s.truth["box"])
                 sx1, sy1, sx2, sy2 = s.truth["sign"]
                 assert x1 <= sx1 and y1 <= sy1 and x2 >= sx2 and y2 >= sy2  # the box contains the sign
+
+
+def test_the_reply_to_a_crop_is_worded_as_configured():
+    """The tool loop's last reply names what the crop shows: as an answer sentence (stages 4–9), or that
+    sentence in the thinking and the answer in a reading answer's words (``crop_reply="think"``); the same
+    scene either way, and a typo is refused."""
+    import random
+
+    from deepeyes_agent.data.zoomworld import PATTERNS
+    from deepeyes_agent.pretrain.tasks import make_sample
+
+    view = lambda w, h: (280, 280)  # noqa: E731
+    for task in ("zoom_followup", "zoom_after_answer"):
+        sentence = make_sample(random.Random(5), task, view, crop_reply="sentence").followups[-1]
+        think = make_sample(random.Random(5), task, view, crop_reply="think").followups[-1]
+        seen = think.key_spans[0]
+        said = f"The pattern on the {sentence.target.split()[3]} sign is {seen}."
+        assert seen in PATTERNS and sentence.key_spans == think.key_spans
+        assert sentence.target.endswith(f"up close.</think>\n<answer>{said}</answer>")
+        assert think.target.endswith(f"up close. {said}</think>\n<answer>{seen}</answer>")
+    with pytest.raises(ValueError, match="crop_reply"):
+        make_sample(random.Random(5), "zoom_followup", view, crop_reply="Pattern")
 
 
 def test_every_sign_has_a_labelled_image_token():

@@ -89,7 +89,7 @@ def token_labels(batch: Batch, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = []  # (image, its sign regions, is it a crop) in the order the batch feeds them
     for s in batch.samples:
         images.append((s.image, s.regions, s.task == "read_crop"))
-        images.extend((f.image, f.regions, True) for f in s.followups)
+        images.extend((f.image, f.regions, True) for f in s.followups if f.image is not None)
     colours, patterns = [], []
     for (image, regions, is_crop), (_, h, w) in zip(images, batch.vision["image_grid_thw"].tolist()):
         rows, cols = h // merge, w // merge

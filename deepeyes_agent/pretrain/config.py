@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -53,13 +54,17 @@ class PretrainConfig(BaseModel):
     aux_box_from_step: int = 0
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
     task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2, "explore": 0.0,
-                                                                        "zoom_followup": 0.0, "chat_followup": 0.0})
+                                                                        "zoom_followup": 0.0, "chat_followup": 0.0,
+                                                                        "zoom_after_answer": 0.0})
     multi_turn_every: int = Field(
         0, description="if > 0, every this many steps is a batch of multi-turn tasks only (the others single-turn "
         "only): a two-image row in a batch pads every row to its length, doubling the step's cost")
     ground_margin: float = Field(1.5, description="a grounding box is the sign grown by this factor ...")
     box_grid: int = Field(1, description="... and snapped outward to multiples of this many view pixels (14 = a patch)")
     crop_margin: tuple[float, float] = Field((1.1, 2.0), description="reading crops: side = this range × the sign's")
+    crop_reply: Literal["sentence", "think"] = Field(
+        "sentence", description="the tool loop's reply to a crop: the answer 'The pattern on X is P.', or that "
+        "sentence in the thinking and the answer P alone (the words a reading answer writes)")
     init_from: Path | None = Field(None, description="start from this model folder's weights (a second stage) instead of a random init")
     carry_probes: bool = Field(True, description="with init_from a run's checkpoint: start the auxiliary probes from its own")
     kv_heads: int | None = Field(

@@ -4,10 +4,11 @@ Skills, never chained: grounding (a description → ``bbox_2d`` in the model's f
 syntax on "zoom in on X" instructions, reading a crop, direct answers on the full view. No sample
 holds a question → tool call → crop → answer trajectory; RL has to discover that.
 
-Two multi-turn skills give the conversation competence an instruction-tuned VLM brings, without that
+Three multi-turn skills give the conversation competence an instruction-tuned VLM brings, without that
 chain: the tool loop on an INSTRUCTION ("Zoom in on X." → the call → the tool's crop → a description of
-what the crop shows), and a multi-image chat (a grounding exchange, then a user turn with a crop and a
-question about it).
+what the crop shows), the same loop later in a chat (a question answered directly on the full view, then
+"Zoom in on X." → call → crop → description: what the tool shows is described whatever came before), and
+a multi-image chat (a grounding exchange, then a user turn with a crop and a question about it).
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
 from ..protocol import TOOL_NAME
 from ..zoom import CoordinateFrame, ViewGeometry, ZoomConfig, map_box, validate_box
 
-TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore", "zoom_followup", "chat_followup")
+TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore", "zoom_followup", "chat_followup",
+         "zoom_after_answer")
 BOX_TASKS = ("ground", "zoom_instruction", "explore")  # single-turn samples whose target holds a box
-MULTI_TURN_TASKS = ("zoom_followup", "chat_followup")  # samples with a second image and reply
+MULTI_TURN_TASKS = ("zoom_followup", "chat_followup", "zoom_after_answer")  # samples with later turns
 
 
 @dataclass
 class Followup:
     """A later turn of the same conversation: the zoom tool's observation (``kind="tool"``) or a user turn
-    with an image and a question (``kind="user"``), then the assistant's reply (``target``)."""
+    with an image (or none) and a question or instruction (``kind="user"``), then the assistant's reply
+    (``target``)."""
 
     kind: str
-    image: Image.Image
+    image: Image.Image | None
     target: str
     key_spans: list[str]
     regions: list = field(default_factory=list)
@@ -56,7 +59,7 @@ class PretrainSample:
 
     @property
     def images(self) -> list[Image.Image]:
-        return [self.image] + [f.image for f in self.followups]
+        return [self.image] + [f.image for f in self.followups if f.image is not None]
 
 
 def view_box(box, scene: Scene, view_w: int, view_h: int, margin: float = 1.0) -> list[float]:
@@ -110,9 +113,10 @@ def _zoom_target(label: str, box) -> str:
 
 def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
                 crop_margin=(1.1, 2.0), ground_margin: float = 1.5, box_grid: int = 1,
-                single_sign_grounding: bool = False) -> PretrainSample:
+                single_sign_grounding: bool = False, crop_reply: str = "sentence") -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
-    A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px."""
+    A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px.
+    ``crop_reply``: how the tool loop's last reply describes the crop (see ``_tool_followup``)."""
     n = rng.randint(2, max(2, max_signs)) if task in ("direct", "explore") else rng.randint(1, max_signs)
     if task in ("ground", "zoom_instruction") and single_sign_grounding:
         n = 1
@@ -133,7 +137,7 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
                                                                             "sign": view_box(sign.box, scene, vw, vh)},
                                 regions_in(scene))
         if task == "zoom_followup":
-            sample.followups.append(_tool_followup(img, scene, sign, label, box, vw, vh))
+            sample.followups.append(_tool_followup(img, scene, sign, label, box, vw, vh, crop_reply))
         elif task == "chat_followup":
             sample.followups.append(_chat_followup(rng, img, scene, crop_margin))
         return sample
@@ -152,24 +156,50 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
         q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
         img, bounds = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
         reason = f"I read the pattern on the {target_sign.colour} sign."
-    else:  # direct: relative position is answerable; an attribute question is not (its label teaches the prior)
+    else:  # direct (or zoom_after_answer's first turn): relative position is answerable; an attribute question is not (its label teaches the prior)
         pick = [q for q in qs if q[3] == "relative_position"] if rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
         q, options, answer_index, _, target_sign = rng.choice(pick or qs)
         reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
     # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
     answer = options[answer_index]
     target = _think(reason) + f"<answer>{answer}</answer>"
-    return PretrainSample(task, img, q, options, target, [f"<answer>{answer}"],
-                          {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
-                          regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
+    sample = PretrainSample(task, img, q, options, target, [f"<answer>{answer}"],
+                            {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
+                            regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
+    if task == "zoom_after_answer":  # the question is answered (directly); then the user asks for a zoom
+        sample.followups.extend(_zoom_later(rng, img, scene, target_sign, vw, vh, ground_margin, box_grid, crop_reply))
+    return sample
 
 
-def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int) -> Followup:
-    """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then a description of the sign."""
+def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int,
+                   crop_reply: str = "sentence") -> Followup:
+    """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then what the crop shows: the answer
+    "The pattern on X is P." (``crop_reply="sentence"``), or that sentence said in the thinking and the answer
+    in the words a reading answer writes, "<answer>P</answer>" (``"think"``) — so describing a crop and
+    answering about one never pull apart, and the pattern is still read at the end of a sentence."""
     geom = ViewGeometry(scene.width, scene.height, vw, vh)
     bounds = validate_box(map_box(box, geom, CoordinateFrame.QWEN25_PIXELS), geom, ZoomConfig())
-    reply = _think(f"I see {label} up close.") + f"<answer>The pattern on {label} is {sign.pattern}.</answer>"
+    seen = f"The pattern on {label} is {sign.pattern}."
+    if crop_reply == "sentence":
+        reply = _think(f"I see {label} up close.") + f"<answer>{seen}</answer>"
+    elif crop_reply == "think":
+        reply = _think(f"I see {label} up close. {seen}") + f"<answer>{sign.pattern}</answer>"
+    else:
+        raise ValueError(f"crop_reply must be 'sentence' or 'think', not {crop_reply!r}")
     return Followup("tool", img.crop(bounds), reply, [sign.pattern], regions_in(scene, bounds[:2]))
+
+
+def _zoom_later(rng: random.Random, img: Image.Image, scene: Scene, sign, vw: int, vh: int, ground_margin: float,
+                box_grid: int, crop_reply: str) -> list[Followup]:
+    """A text-only user turn "Zoom in on X." (X: mostly the sign just asked about), the call, then the tool's
+    crop and its description."""
+    if rng.random() < 0.3:
+        sign = rng.choice(scene.signs)
+    label = f"the {sign.colour} sign"
+    box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
+    text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
+    ask = Followup("user", None, _zoom_target(label, box), [box_text(box)], question=text)
+    return [ask, _tool_followup(img, scene, sign, label, box, vw, vh, crop_reply)]
 
 
 def _chat_followup(rng: random.Random, img: Image.Image, scene: Scene, crop_margin) -> Followup:

@@ -94,7 +94,8 @@ def box_regression(boxes, batch, last_hidden, probe: "Probes"):
 
 def sample_options(cfg: PretrainConfig) -> dict:
     """How targets are written (shared by the training stream and the skill probes)."""
-    return {"ground_margin": cfg.ground_margin, "box_grid": cfg.box_grid, "crop_margin": tuple(cfg.crop_margin)}
+    return {"ground_margin": cfg.ground_margin, "box_grid": cfg.box_grid, "crop_margin": tuple(cfg.crop_margin),
+            "crop_reply": cfg.crop_reply}
 
 
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
