@@ -106,6 +106,10 @@ def box_text(box) -> str:
     return "[" + ", ".join(str(v) for v in box) + "]"
 
 
+def _zoom_instruction(rng: random.Random, label: str) -> str:
+    return rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
+
+
 def _zoom_target(label: str, box) -> str:
     call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
     return _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
@@ -131,8 +135,7 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
             text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
             target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{label}"}}</answer>'
         else:
-            text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
-            target = _zoom_target(label, box)
+            text, target = _zoom_instruction(rng, label), _zoom_target(label, box)
         sample = PretrainSample(task, img, text, None, target, [box_text(box)], {"box": box, "view": [vw, vh], "colour": sign.colour,
                                                                             "sign": view_box(sign.box, scene, vw, vh)},
                                 regions_in(scene))
@@ -156,7 +159,8 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
         q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
         img, bounds = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
         reason = f"I read the pattern on the {target_sign.colour} sign."
-    else:  # direct (or zoom_after_answer's first turn): relative position is answerable; an attribute question is not (its label teaches the prior)
+    else:  # direct (also zoom_after_answer's first turn): relative position is answerable; an attribute
+        # question is not (its label teaches the prior)
         pick = [q for q in qs if q[3] == "relative_position"] if rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
         q, options, answer_index, _, target_sign = rng.choice(pick or qs)
         reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
@@ -197,8 +201,7 @@ def _zoom_later(rng: random.Random, img: Image.Image, scene: Scene, sign, vw: in
         sign = rng.choice(scene.signs)
     label = f"the {sign.colour} sign"
     box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-    text = rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
-    ask = Followup("user", None, _zoom_target(label, box), [box_text(box)], question=text)
+    ask = Followup("user", None, _zoom_target(label, box), [box_text(box)], question=_zoom_instruction(rng, label))
     return [ask, _tool_followup(img, scene, sign, label, box, vw, vh, crop_reply)]
 
 
