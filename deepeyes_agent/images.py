@@ -36,10 +36,12 @@ def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = N
 
     Pillow's decompression-bomb limit stays in force; every failure names the file.
     """
-    label = name or (str(source) if isinstance(source, (str, Path)) else "<image bytes>")
+    label = name or (str(source) if isinstance(source, (str, Path)) else
+                     "<in-memory image>" if isinstance(source, Image.Image) else "<image bytes>")
     try:
         if isinstance(source, Image.Image):
             img = source
+            _check_pixels(img)
         else:
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             img.seek(0)  # animated images: the first frame
@@ -54,6 +56,16 @@ def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = N
     if img.width < 1 or img.height < 1:
         raise ImageError(f"{label}: empty image {img.size}")
     return img
+
+
+def _check_pixels(img: Image.Image) -> None:
+    """The limit Pillow applies when it opens a file (an error beyond twice ``MAX_IMAGE_PIXELS``), applied to
+    an in-memory image too: the store could not read such an image back, and a crop of an image within the
+    limit stays within it."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > 2 * limit:
+        raise Image.DecompressionBombError(
+            f"Image size ({img.width * img.height} pixels) exceeds limit of {2 * limit} pixels")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -1,7 +1,11 @@
 """Parse one model turn: ``<think>``, ``<tool_call>{json}</tool_call>``, ``<answer>``.
 
-Rules (DEEPEYES_SPEC §1.4): an ``<answer>`` ends the episode even next to a tool call; only the LAST
-``<tool_call>`` of a turn is executed; the call must be strict JSON ``{"name": ..., "arguments": {...}}``.
+Rules, as DeepEyes' tool executor (``visual_toolbox_v2``) applies them (docs/deepeyes.md):
+- a non-empty ``<answer>…</answer>`` ends the episode, even next to a tool call; an EMPTY one does not
+  (DeepEyes tests ``if answer:``), so a tool call beside it still runs. The answer judged is the text after
+  the last ``<answer>`` inside it (``<answer><answer>B</answer>`` → ``B``), as DeepEyes' reward extracts it;
+- only the LAST ``<tool_call>`` of a turn is executed; an exactly empty one ends the episode;
+- the call must be strict JSON with ``name`` and ``arguments``; anything else gets DeepEyes' error text.
 Format validity (balanced tags) is reported per turn for the reward. Never raises.
 """
 
@@ -36,6 +40,7 @@ class ParsedTurn(BaseModel):
     think: str | None = None
     answer: str | None = None
     tool_call: ToolCall | None = None
+    empty_tool_call: bool = Field(False, description="the last <tool_call></tool_call> is exactly empty: the episode ends")
     format_errors: list[str] = Field(default_factory=list)
 
     @property
@@ -56,13 +61,11 @@ def parse_tool_json(raw: str) -> ToolCall:
         obj = json.loads(body)
     except (json.JSONDecodeError, RecursionError, ValueError) as exc:
         return ToolCall(raw=raw, error=ERR_INVALID_FORMAT.format(raw=body, exc=_short(exc)))
-    if not isinstance(obj, dict):
-        return ToolCall(raw=raw, error=ERR_INVALID_FORMAT.format(raw=body, exc="expected a JSON object"))
-    if "name" not in obj or "arguments" not in obj:
-        missing = "name" if "name" not in obj else "arguments"
-        return ToolCall(raw=raw, error=f"Error: '{missing}'")
-    name = obj["name"] if isinstance(obj["name"], str) else repr(obj["name"])
-    return ToolCall(raw=raw, name=name, arguments=obj["arguments"])
+    try:  # DeepEyes reads the two keys as below: a missing key or a non-object shows Python's own text
+        name, arguments = obj["name"], obj["arguments"]
+    except (KeyError, TypeError, IndexError) as exc:
+        return ToolCall(raw=raw, error=f"Error: {exc}")
+    return ToolCall(raw=raw, name=name if isinstance(name, str) else str(name), arguments=arguments)
 
 
 def parse_turn(text: str) -> ParsedTurn:
@@ -74,15 +77,17 @@ def parse_turn(text: str) -> ParsedTurn:
     thinks = _THINK_RE.findall(body)
     answers = _ANSWER_RE.findall(body)
     calls = _TOOL_RE.findall(body)
-    answer = answers[-1].strip() if answers else None
+    answer = answers[-1].split("<answer>")[-1].strip() if answers and answers[-1] else None
     if answer is not None and len(answer) >= MAX_ANSWER_CHARS:
         errors.append(f"answer of {len(answer)} characters (limit {MAX_ANSWER_CHARS})")
-    tool_call = None if answer is not None or not calls else parse_tool_json(calls[-1])
+    empty_call = answer is None and bool(calls) and calls[-1] == ""
+    tool_call = None if answer is not None or not calls or empty_call else parse_tool_json(calls[-1])
     return ParsedTurn(
         text=text,
         think=thinks[-1].strip() if thinks else None,
         answer=answer,
         tool_call=tool_call,
+        empty_tool_call=empty_call,
         format_errors=errors,
     )
 

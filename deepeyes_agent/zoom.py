@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
 from .protocol import ERR_INVALID_BOX, ERR_UNKNOWN_TOOL, TOOL_NAME
@@ -34,10 +34,18 @@ def frame_for_model_type(model_type: str) -> CoordinateFrame:
     return CoordinateFrame.NORM_1000 if model_type.startswith("qwen3") else CoordinateFrame.QWEN25_PIXELS
 
 
-class ZoomArgs(BaseModel):
-    """Arguments of ``image_zoom_in_tool`` (DeepEyes schema)."""
+# A coordinate is a JSON number: an int or a float. Numeric strings ("40") and booleans are refused, as
+# DeepEyes' arithmetic on them fails; ints of any size are kept (DeepEyes clamps them to the image).
+Coordinate = StrictInt | StrictFloat
+# |coordinate| beyond this is clamped before mapping: larger ints cannot become floats, and every image is
+# far smaller, so the clamp to the image that follows gives what exact arithmetic gives.
+_COORD_LIMIT = float(2**53)
 
-    bbox_2d: list[float] = Field(
+
+class ZoomArgs(BaseModel):
+    """Arguments of ``image_zoom_in_tool`` (DeepEyes schema). The executor reads only ``bbox_2d``."""
+
+    bbox_2d: list[Coordinate] = Field(
         ..., min_length=4, max_length=4,
         description="The bounding box of the region to zoom in, as [x1, y1, x2, y2], where (x1, y1) is the "
         "top-left corner and (x2, y2) is the bottom-right corner.",
@@ -46,10 +54,10 @@ class ZoomArgs(BaseModel):
 
     @field_validator("bbox_2d")
     @classmethod
-    def _finite(cls, v: list[float]) -> list[float]:
-        if not all(math.isfinite(x) for x in v):
+    def _finite(cls, v: list[int | float]) -> list[float]:
+        if not all(isinstance(x, int) or math.isfinite(x) for x in v):
             raise ValueError("bbox_2d has a non-finite coordinate")
-        return v
+        return [float(max(-_COORD_LIMIT, min(_COORD_LIMIT, x))) for x in v]
 
 
 class ZoomConfig(BaseModel):
@@ -140,18 +148,25 @@ def validate_box(box: tuple[float, float, float, float], geom: ViewGeometry, cfg
 
 
 def zoom(image: Image.Image, arguments: Any, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:
-    """Execute ``image_zoom_in_tool`` on the ORIGINAL image; raises :class:`ZoomError` on a bad call."""
-    if not isinstance(arguments, dict):
-        raise ZoomError(ERR_INVALID_BOX, f"arguments must be an object, got {type(arguments).__name__}")
-    if "bbox_2d" not in arguments:
-        raise ZoomError("Error: 'bbox_2d'", "missing bbox_2d")
+    """Execute ``image_zoom_in_tool`` on the ORIGINAL image; raises :class:`ZoomError` on a bad call.
+
+    Only ``bbox_2d`` is read (DeepEyes ignores ``label``, whatever its type). Arguments that are not an
+    object, or lack ``bbox_2d``, get the Python error text DeepEyes shows (``Error: 'bbox_2d'``)."""
     try:
-        args = ZoomArgs.model_validate(arguments)
-    except Exception as exc:  # pydantic ValidationError: wrong arity, strings, NaN/inf
-        raise ZoomError(ERR_INVALID_BOX, f"invalid bbox_2d {arguments.get('bbox_2d')!r}: {_first_error(exc)}") from exc
+        bbox = arguments["bbox_2d"]
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ZoomError(f"Error: {exc}", f"arguments without bbox_2d: {arguments!r:.200}") from exc
+    try:
+        args = ZoomArgs.model_validate({"bbox_2d": bbox})
+    except Exception as exc:  # pydantic ValidationError: wrong arity, strings, booleans, NaN/inf
+        raise ZoomError(ERR_INVALID_BOX, f"invalid bbox_2d {bbox!r:.200}: {_first_error(exc)}") from exc
     box_model = tuple(args.bbox_2d)
     bounds = validate_box(map_box(args.bbox_2d, geom, cfg.effective_frame), geom, cfg)
-    return ZoomResult(crop=image.crop(bounds), box_model=box_model, box_original=bounds)
+    try:
+        crop = image.crop(bounds)
+    except Image.DecompressionBombError as exc:  # an in-memory original beyond Pillow's pixel limit
+        raise ZoomError(f"Error: {exc}", f"crop {bounds} refused: {exc}") from exc
+    return ZoomResult(crop=crop, box_model=box_model, box_original=bounds)
 
 
 def execute_call(name: str | None, arguments: Any, image: Image.Image, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:

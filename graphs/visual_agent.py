@@ -106,6 +106,8 @@ class _Episode:
                 traj.stop_reason, traj.truncated = "length", True
             elif not strip_end(completion.text).strip():
                 traj.stop_reason = "empty"
+            elif parsed.empty_tool_call:  # DeepEyes: an exactly empty <tool_call></tool_call> ends the episode
+                traj.stop_reason = "empty_tool_call"
             elif parsed.tool_call is None:
                 traj.stop_reason = "no_tool_call"
             elif traj.turns >= self.config.max_turns:

@@ -47,38 +47,52 @@ class ExactJudge:
         return float(exact_correct(prediction, truth.answer))
 
 
+# DeepEyes' judge prompt, byte for byte (``vl_agent.py`` for training; ``eval/judge_result.py`` writes the
+# standard answers of multiple-choice rows as "A. <option>" and changes two examples accordingly).
 JUDGE_INSTRUCTION = (
-    "Below are two answers to a question. Question is [Question], [Standard Answer] is the standard answer to the "
+    "\nBelow are two answers to a question. Question is [Question], [Standard Answer] is the standard answer to the "
     "question, and [Model_answer] is the answer extracted from a model's output to this question.  Determine whether "
     "these two answers are consistent.\nNote that [Model Answer] is consistent with [Standard Answer] whenever they are "
     "essentially the same. If the meaning is expressed in the same way, it is considered consistent, for example, "
     "'pink' and 'it is pink'.\nIf they are consistent, Judement is 1; if they are different, Judement is 0. Just "
-    "output Judement and don't output anything else.\n\n"
+    "output Judement and don't output anything else.\n\n\n"
 )
-JUDGE_EXAMPLES = [
-    ("What is the color of the car?", "red", "The car is red.", 1),
-    ("Is the barrier on the left or right side of the picture?", "left", "The barrier is on the left side of the picture.", 1),
-    ("What is the material of the glove?", "rubber", "leather", 0),
-    ("How many people are in the image?", "3", "three", 1),
-    ("What is the shape of the sign?", "triangle", "It is a triangle.", 1),
-    ("What color is the umbrella?", "blue", "purple", 0),
-    ("Which side is the dog on?", "right", "The dog is on the right.", 1),
+JUDGE_EXAMPLES = [  # (question, standard answer, model answer, judgement) — training (vl_agent.py)
+    ("Is the countertop tan or blue?", "The countertop is tan.", "tan", 1),
+    ("On which side of the picture is the barrier?", "The barrier is on the left side of the picture.", "left", 1),
+    ("Is the kite brown and large?", "Yes, the kite is brown and large.", "Yes", 1),
+    ("Are the spots on a giraffe?", "No, the spots are on a banana.", "no", 1),
+    ("Who is wearing pants?", "The boy is wearing pants.", "The person in the picture is wearing pants.", 1),
+    ("Is the man phone both blue and closed?", "Yes, the man phone is both blue and closed.", "No.", 0),
+    ("What color is the towel in the center of the picture?", "The towel in the center of the picture is blue.",
+     "The towel in the center of the picture is pink.", 0),
+]
+OPTION_JUDGE_EXAMPLES = [  # the V* eval's variant (judge_result.py): standard answers carry their letter
+    ("Is the countertop tan or blue?", "A. The countertop is tan.", "tan", 1),
+    ("On which side of the picture is the barrier?", "A. The barrier is on the left side of the picture.", "A", 1),
+    ("Is the kite brown and large?", "A. Yes, the kite is brown and large.", "Yes", 1),
+    ("Are the spots on a giraffe?", "A. No, the spots are on a banana.", "no", 1),
+    ("Who is wearing pants?", "A. The boy is wearing pants.", "C. The girl in the picture is wearing pants.", 0),
+    ("Is the man phone both blue and closed?", "A. Yes, the man phone is both blue and closed.", "No.", 0),
+    ("What color is the towel in the center of the picture?", "A. The towel in the center of the picture is blue.",
+     "The towel in the center of the picture is pink.", 0),
 ]
 
 
-def judge_prompt(question: str, truth: str, prediction: str) -> str:
-    shots = "".join(f"[Question]: {q}\n[Standard Answer]: {a}\n[Model_answer] : {m}\nJudgement: {j}\n\n"
-                    for q, a, m, j in JUDGE_EXAMPLES)
-    return JUDGE_INSTRUCTION + shots + f"[Question]: {question}\n[Standard Answer]: {truth}\n[Model_answer] : {prediction}\nJudgement:"
+def judge_prompt(question: str, truth: str, prediction: str, examples=JUDGE_EXAMPLES) -> str:
+    shots = "".join(f"\n[Question]: {q}\n[Standard Answer]: {a}\n[Model_answer] : {m}\nJudgement: {j}\n\n\n"
+                    for q, a, m, j in examples)
+    return JUDGE_INSTRUCTION + shots + f"\n[Question]: {question}\n[Standard Answer]: {truth}\n[Model_answer] : {prediction}\nJudgement:"
 
 
 def parse_judgement(reply: str) -> float | None:
-    text = reply.split("Judgement:")[-1].strip()
-    if text.startswith("1"):
-        return 1.0
-    if text.startswith("0"):
-        return 0.0
-    return None
+    """DeepEyes' reading: after "Judgement:", a "1" anywhere → 1, else a "0" → 0; without it, exactly "1" or "0".
+    Anything else is None — retried here, where DeepEyes counted it 0."""
+    reply = reply.strip()
+    if "Judgement:" in reply:
+        text = reply.split("Judgement:")[-1].strip()
+        return 1.0 if "1" in text else 0.0 if "0" in text else None
+    return {"1": 1.0, "0": 0.0}.get(reply)
 
 
 class LLMJudge:
@@ -102,7 +116,8 @@ class LLMJudge:
             if direct is not None:  # a letter or an exact option: no need to ask
                 return float(direct == truth.answer_index)
             answer = f"{'ABCDEF'[truth.answer_index]}. {truth.options[truth.answer_index]}"
-        prompt = judge_prompt(truth.question, answer, prediction)
+        examples = OPTION_JUDGE_EXAMPLES if truth.options is not None and truth.answer_index is not None else JUDGE_EXAMPLES
+        prompt = judge_prompt(truth.question, answer, prediction.strip(), examples)
         last: Exception | str | None = None
         for attempt in range(self.retries + 1):
             try:

@@ -62,7 +62,7 @@ MALFORMED = {
     "outside": (tool_call([5000, 5000, 6000, 6000]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
     "huge numbers": (tool_call([1e308, -1e308, 1e308, 1e308]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
     "nan": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [NaN, 1, 2, 3]}}</tool_call>', "Error: ZOOM IN ARGUMENTS ARE INVALID"),
-    "arguments not an object": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": [1, 2]}</tool_call>', "Error: ZOOM IN ARGUMENTS ARE INVALID"),
+    "arguments not an object": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": [1, 2]}</tool_call>', "Error: list indices must be integers"),  # DeepEyes: args["bbox_2d"] on a list
 }
 
 
