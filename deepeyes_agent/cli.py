@@ -16,12 +16,17 @@ from .zoom import CoordinateFrame
 BACKEND_HELP = "transformers (in-process torch), vllm (an in-process vLLM engine) or server (a running vLLM server)"
 SERVER_URL_HELP = "URL of a vLLM server serving MODEL (deepeyes-agent serve-model); implies --backend server"
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Thinking with images: a VLM that zooms into its own image.")
+# locals are never shown in a traceback: they can hold API keys
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+                  help="Thinking with images: a VLM that zooms into its own image.")
 console = Console()
+_debug = False
 
 
 @app.callback()
-def _main() -> None:
+def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback of any error")) -> None:
+    global _debug
+    _debug = debug
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: a bad model name fails at once
     from transformers.utils import logging as hf_logging
 
@@ -51,12 +56,12 @@ def ask(
     from .backends.factory import make_backend
     from .graphs import AgentConfig, create_visual_agent
     from .images import ImageStore
-    from .models import default_model_dir
+    from .models import resolve_model_dir
     from .trace import save_trace as write_trace
     from .trajectory import Trajectory
     from .zoom import ZoomConfig
 
-    model_dir = model or default_model_dir()
+    model_dir = resolve_model_dir(model)
     console.print(f"[dim]model: {model_dir}[/dim]")
     policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1)
     store = ImageStore()
@@ -158,11 +163,11 @@ def evaluate(
     from .eval.rows import load_rows
     from .eval.runner import EvalConfig, run_eval
     from .graphs import AgentConfig
-    from .models import default_model_dir
+    from .models import resolve_model_dir
 
     cfg = EvalConfig(data=data, out=out, mode=mode, seed=seed, samples=samples, option_order=option_order,
                      limit=limit, concurrency=concurrency, strict=strict, traces=traces, resume=resume)
-    model_dir = model or default_model_dir()
+    model_dir = resolve_model_dir(model)
     policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model,
                           concurrency=concurrency, max_images=max_turns + 1)
     agent = AgentConfig.for_model(model_dir, max_turns=max_turns,
@@ -257,10 +262,10 @@ def serve_model(
     import shlex
     import subprocess
 
-    from .models import default_model_dir
+    from .models import resolve_model_dir
     from .serving import ServeConfig, server_command, server_env
 
-    cfg = ServeConfig(model=model or default_model_dir(), name=name, host=host, port=port, max_model_len=max_model_len,
+    cfg = ServeConfig(model=resolve_model_dir(model), name=name, host=host, port=port, max_model_len=max_model_len,
                       max_images=max_images, dtype=dtype, enforce_eager=enforce_eager)
     cmd = server_command(cfg)
     if print_only:
@@ -306,10 +311,10 @@ def select_rows(
     """Tool-use-oriented data selection: difficulty filter plus the tool-benefit criterion."""
     from .backends import SamplingParams, TransformersBackend
     from .graphs import AgentConfig
-    from .models import default_model_dir
+    from .models import resolve_model_dir
     from .rl.selection import SelectConfig, select
 
-    model_dir = model or default_model_dir()
+    model_dir = resolve_model_dir(model)
     backend = TransformersBackend.from_pretrained(model_dir)
     agent = AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64))
     cfg = SelectConfig(data=data, out=out, k=k, temperature=temperature, min_accuracy=min_accuracy,
@@ -345,5 +350,22 @@ def print_trajectory(traj) -> None:
     )
 
 
+def main() -> None:
+    """The ``deepeyes-agent`` entry point: the user's mistakes and unavailable services end in one line on
+    stderr and an exit code (2 bad input, 3 unavailable backend or judge; see :mod:`deepeyes_agent.errors`)."""
+    import sys
+
+    from .errors import exit_code, one_line
+
+    try:
+        app()
+    except Exception as exc:
+        code = exit_code(exc)
+        if code is None or _debug:
+            raise
+        typer.echo(f"error: {one_line(exc)}", err=True)
+        sys.exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .errors import InputError
+
 REF_PREFIX = "sha256:"
 
 
@@ -27,7 +29,7 @@ def png_base64(img: Image.Image, compress_level: int = 6) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image that cannot be used, with the path or reference that names it."""
 
 
@@ -134,6 +136,20 @@ class ImageStore:
         img = load_image(path)
         self._remember(ref, img)
         return img
+
+    def _grant_path(self, owner: str, ref: str) -> Path:
+        self._path(ref)  # validates the reference
+        return self.root / "owners" / hashlib.sha256(owner.encode()).hexdigest()[:32] / ref[len(REF_PREFIX):]
+
+    def grant(self, owner: str, ref: str) -> None:
+        """Record that ``owner`` (a thread) produced or was given ``ref``: see :meth:`is_granted`."""
+        path = self._grant_path(owner, ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def is_granted(self, owner: str, ref: str) -> bool:
+        """Whether ``owner`` may name ``ref`` (graphs serving untrusted callers confine references to their thread)."""
+        return self._grant_path(owner, ref).exists()
 
     def _remember(self, ref: str, img: Image.Image) -> None:
         with self._lock:

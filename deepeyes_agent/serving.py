@@ -78,7 +78,11 @@ def server_command(cfg: ServeConfig) -> list[str]:
 
 
 def server_env(cfg: ServeConfig) -> dict[str, str]:
+    """The server's environment. A key in ``DEEPEYES_SERVER_API_KEY`` (what the client sends) becomes vLLM's
+    ``VLLM_API_KEY``: it travels in the environment, never on the command line (``ps`` shows that)."""
     env = dict(os.environ)
+    if env.get("DEEPEYES_SERVER_API_KEY"):
+        env.setdefault("VLLM_API_KEY", env["DEEPEYES_SERVER_API_KEY"])
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kv_cache_gib))
     env.setdefault("HF_HUB_OFFLINE", "1")
     return env

@@ -35,7 +35,10 @@ class ObservationSegment(BaseModel):
     review: str | None = Field(None, description="approved / edited / rejected when a human reviewed the zoom")
 
 
-Segment = ActionSegment | ObservationSegment
+# Why an episode ended: an answer; a turn with neither an answer nor a tool call; an exactly empty
+# <tool_call></tool_call> (DeepEyes ends there too); the turn budget; a turn cut by the token limit; empty
+# output; or the context budget (an observation that would overflow it is not appended).
+StopReason = Literal["answer", "no_tool_call", "empty_tool_call", "max_turns", "length", "empty", "context_budget"]
 
 
 class Trajectory(BaseModel):
@@ -45,8 +48,13 @@ class Trajectory(BaseModel):
     question: str = ""
     options: list[str] | None = None
     answer: str | None = None
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     truncated: bool = False
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Trajectory":
+        """The trajectory of a graph run's output (or of any state holding ``trajectory``)."""
+        return cls.model_validate(state["trajectory"])
 
     @property
     def actions(self) -> list[ActionSegment]:

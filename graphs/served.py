@@ -2,9 +2,14 @@
 
 The server supplies persistence (threads, checkpoints), so the graph is compiled without a checkpointer.
 The model is the embedded default, or the local folder named by ``DEEPEYES_AGENT_MODEL``. Input:
-``{"image": path | data URL, "question": ..., "options": [...]}`` or ``{"messages": [human message with
-an image block]}``; the thread's state holds ``answer`` and ``trajectory`` (images by ``sha256:``
-reference in the server's image store).
+``{"image": data URL, "question": ..., "options": [...]}`` or ``{"messages": [human message with a base64
+image block]}``; the thread's state holds ``answer`` and ``trajectory`` (images by ``sha256:`` reference in
+the server's image store).
+
+Whoever reaches the HTTP API is not trusted with this machine's disk: local paths are refused (relative paths
+under ``DEEPEYES_AGENT_IMAGE_ROOT`` excepted, when it is set), uploads over ``DEEPEYES_AGENT_MAX_UPLOAD_MB``
+(default 32) are refused before decoding, and a ``sha256:`` reference is accepted only from the thread that
+produced it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from deepeyes_agent.models import default_model_dir
 
 def make_graph():
     model_dir = os.environ.get("DEEPEYES_AGENT_MODEL") or default_model_dir()
-    return create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir))
+    max_mb = float(os.environ.get("DEEPEYES_AGENT_MAX_UPLOAD_MB", "32"))
+    return create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir),
+                               allow_local_paths=False, image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
+                               max_upload_bytes=int(max_mb * 1024**2))
 
 
 graph = make_graph()

@@ -18,17 +18,29 @@ from deepeyes_agent.protocol import SYSTEM_PROMPT
 from deepeyes_agent.zoom import ZoomConfig
 
 
-class VisualAgentState(TypedDict, total=False):
-    # input: either image + question (+ options) or messages with an image content block
+class VisualAgentInput(TypedDict, total=False):
+    """What a caller passes: ``image`` + ``question`` (+ ``options``), or ``messages`` whose last human message
+    holds an image block and the question."""
+
     messages: Annotated[list[AnyMessage], add_messages]
     image: str
     question: str
     options: list[str] | None
-    # working state
-    trajectory: dict[str, Any]
-    pending_call: dict[str, Any] | None
-    # output
+
+
+class VisualAgentOutput(TypedDict, total=False):
+    """What a caller gets back: the ``answer``, the whole ``trajectory`` (``Trajectory.from_state(out)``), and
+    ``messages`` with an ``AIMessage`` appended when the input came as messages."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
     answer: str | None
+    trajectory: dict[str, Any]
+
+
+class VisualAgentState(VisualAgentInput, VisualAgentOutput, total=False):
+    """Input, output and the working state between nodes (``image`` becomes a ``sha256:`` reference)."""
+
+    pending_call: dict[str, Any] | None
 
 
 class AgentConfig(BaseModel):

@@ -17,15 +17,25 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest
-from deepeyes_agent.images import ImageStore
+from deepeyes_agent.images import ImageError, ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
 from deepeyes_agent.prompts import PromptBuilder
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
 from deepeyes_agent.zoom import ZoomError, execute_call, view_of
 
 from .chat_policy import ChatPolicy
-from .inputs import from_messages, resolve_image
-from .state import AgentConfig, VisualAgentState
+from .inputs import ImageInputPolicy, from_messages, resolve_image
+from .state import AgentConfig, VisualAgentInput, VisualAgentOutput, VisualAgentState
+
+
+def _thread_id() -> str | None:
+    """The running thread's id (None outside a checkpointed run): untrusted callers' images belong to it."""
+    try:
+        from langgraph.config import get_config
+
+        return (get_config().get("configurable") or {}).get("thread_id")
+    except RuntimeError:
+        return None
 
 
 def _emit(event: dict) -> None:
@@ -43,7 +53,8 @@ class _Episode:
     chat model), the image store and the config."""
 
     def __init__(self, backend: Backend | None, builder: PromptBuilder | None, config: AgentConfig, store: ImageStore,
-                 name: str, chat: ChatPolicy | None = None, image_processor=None, approve_zooms: bool = False):
+                 name: str, chat: ChatPolicy | None = None, image_processor=None, approve_zooms: bool = False,
+                 inputs: ImageInputPolicy | None = None):
         self.backend = backend
         self.builder = builder
         self.config = config
@@ -52,22 +63,27 @@ class _Episode:
         self.chat = chat
         self.image_processor = image_processor if image_processor is not None else getattr(builder, "image_processor", None)
         self.approve_zooms = approve_zooms
+        self.inputs = inputs or ImageInputPolicy()
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, state: VisualAgentState) -> dict:
         messages = state.get("messages") or []
+        owner = _thread_id()
         if messages and isinstance(messages[-1], HumanMessage):
-            ref, question = from_messages(messages, self.store)
+            ref, question = from_messages(messages, self.store, self.inputs, owner)
             options = None
         else:
             if not state.get("image") or not state.get("question"):
                 raise ValueError("visual agent input needs 'image' and 'question', or messages with an image block")
-            ref, question, options = resolve_image(state["image"], self.store), state["question"], state.get("options")
+            ref = resolve_image(state["image"], self.store, self.inputs, owner)
+            question, options = state["question"], state.get("options")
         image = self.store.get(ref)
-        traj = Trajectory(
-            prompt_ids=self.builder.prompt_ids(image, question, options) if self.builder else [],
-            images=[ref], question=question, options=options,
-        )
+        try:
+            prompt_ids = self.builder.prompt_ids(image, question, options) if self.builder else []
+        except ImageError as exc:  # e.g. an aspect ratio the processor refuses: name the input it came from
+            source = state.get("image") if self.inputs.trusts_caller and not messages else None
+            raise ImageError(f"{source}: {exc}" if isinstance(source, str) and not source.startswith("data:") else str(exc)) from exc
+        traj = Trajectory(prompt_ids=prompt_ids, images=[ref], question=question, options=options)
         return {"image": ref, "question": question, "trajectory": traj.model_dump(), "pending_call": None, "answer": None}
 
     # -- policy ----------------------------------------------------------------------------------
@@ -154,6 +170,8 @@ class _Episode:
                     token_ids=self.builder.observation_ids(result.crop) if self.builder else [], image=self.store.put(result.crop),
                     box_model=list(result.box_model), box_original=list(result.box_original),
                 )
+                if not self.inputs.trusts_caller and (owner := _thread_id()) is not None:
+                    self.store.grant(owner, seg.image)  # the thread may name its crop later
         seg.review = review
         if seg.error is not None and self.builder:
             seg.token_ids = self.builder.error_observation_ids(seg.error)
@@ -213,6 +231,9 @@ def create_visual_agent(
     checkpointer=None,
     interrupt_before: list[str] | None = None,
     approve_zooms: bool = False,
+    allow_local_paths: bool = True,
+    image_root=None,
+    max_upload_bytes: int = 32 * 1024**2,
     name: str = "visual_agent",
 ):
     """A compiled LangGraph agent that thinks, zooms into its image, and answers.
@@ -228,21 +249,26 @@ def create_visual_agent(
 
     ``approve_zooms``: before each crop the graph interrupts with the proposed call; resume with
     ``Command(resume=True | False | {"bbox_2d": [...]})`` to approve, reject or edit it (needs a checkpointer).
+
+    Input from untrusted callers (a graph served over HTTP): ``allow_local_paths=False`` refuses paths on
+    this machine (except relative paths inside ``image_root``) and ``sha256:`` references the thread did not
+    produce; data URLs / base64 blocks over ``max_upload_bytes`` are refused before decoding.
     """
     config = config or AgentConfig()
     store = store or ImageStore()
+    inputs = ImageInputPolicy(allow_local_paths=allow_local_paths, image_root=image_root, max_upload_bytes=max_upload_bytes)
     if (backend is None) == (model is None):
         raise ValueError("pass either a token-level backend or a chat model (model=...)")
     if model is not None:
         image_processor = getattr(processor, "image_processor", processor)
         episode = _Episode(None, None, config, store, name, chat=ChatPolicy(model, config.system_prompt, store),
-                           image_processor=image_processor, approve_zooms=approve_zooms)
+                           image_processor=image_processor, approve_zooms=approve_zooms, inputs=inputs)
     else:
         episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
-                           config, store, name, approve_zooms=approve_zooms)
+                           config, store, name, approve_zooms=approve_zooms, inputs=inputs)
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
-    graph = StateGraph(VisualAgentState)
+    graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)
     graph.add_node("prepare", episode.prepare)
     graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))
     graph.add_node("zoom", episode.zoom)

@@ -95,15 +95,24 @@ def parse_judgement(reply: str) -> float | None:
     return {"1": 1.0, "0": 0.0}.get(reply)
 
 
-class LLMJudge:
-    """An OpenAI-compatible chat endpoint as judge; unparsable replies count as failures and are retried."""
+JUDGE_API_KEY_ENV = "DEEPEYES_JUDGE_API_KEY"
 
-    def __init__(self, base_url: str, model: str = "judge", api_key: str = "EMPTY", *, retries: int = 4,
+
+class LLMJudge:
+    """An OpenAI-compatible chat endpoint as judge; unparsable replies count as failures and are retried.
+
+    The API key comes from ``api_key`` or the environment (``DEEPEYES_JUDGE_API_KEY``), never from a config
+    file, so it is not written into run folders, agent settings or printed commands."""
+
+    def __init__(self, base_url: str, model: str = "judge", api_key: str | None = None, *, retries: int = 4,
                  timeout: float = 60.0, backoff: float = 1.0, temperature: float = 0.3, client=None):
         if client is None:
+            import os
+
             from openai import OpenAI
 
-            client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+            key = api_key or os.environ.get(JUDGE_API_KEY_ENV) or "EMPTY"
+            client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
         self.client, self.model, self.base_url = client, model, base_url
         self.retries, self.backoff, self.temperature = retries, backoff, temperature
 

@@ -77,7 +77,7 @@ class LocalTrainer:
             sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         if resume is not None:
-            state = torch.load(resume / "trainer_state.pt", weights_only=False)
+            state = torch.load(resume / "trainer_state.pt", weights_only=True)
             self.optimizer.load_state_dict(state["optimizer"])
             self.start_step = state["step"]
         self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.grpo.kl_coef > 0 else None

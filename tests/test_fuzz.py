@@ -6,6 +6,7 @@ Default: a few hundred cases. Nightly size: DEEPEYES_FUZZ_EXAMPLES=10000 python 
 
 import json
 import os
+from typing import get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from deepeyes_agent.backends import SamplingParams, ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.reward import compute_reward
-from deepeyes_agent.trajectory import Trajectory
+from deepeyes_agent.trajectory import StopReason, Trajectory
 
 EXAMPLES = int(os.environ.get("DEEPEYES_FUZZ_EXAMPLES", "200"))
 TAGS = ["<think>", "</think>", "<answer>", "</answer>", "<tool_call>", "</tool_call>", "<|im_end|>", "<tool_response>"]
@@ -63,7 +64,7 @@ def test_fuzzed_episodes_end_cleanly(processor, store, scene_path, turns_and_end
                                 config=config, store=store)
     out = graph.invoke({"image": str(scene_path), "question": "Which?", "options": ["red", "blue"]})
     traj = Trajectory.model_validate(out["trajectory"])
-    assert traj.stop_reason in {"answer", "no_tool_call", "max_turns", "length", "empty", "context_budget"}
+    assert traj.stop_reason in get_args(StopReason)
     assert 1 <= traj.turns <= 5
     for obs in traj.observations:  # every tool call ended in a crop or a recorded error
         assert (obs.image is None) != (obs.error is None)

@@ -116,8 +116,18 @@ def test_messages_input_with_an_image_block(processor, store, scene_path):
     msg = HumanMessage(content=[{"type": "image", "base64": data, "mime_type": "image/png"}, {"type": "text", "text": QUESTION}])
     graph = create_visual_agent(ScriptedBackend(processor, [answer("checkerboard")]), store=store)
     out = graph.invoke({"messages": [msg]})
-    assert out["messages"][-1].content == "checkerboard" and out["question"] == QUESTION
-    assert out["image"].startswith("sha256:")
+    traj = Trajectory.from_state(out)
+    assert out["messages"][-1].content == "checkerboard" and traj.question == QUESTION
+    assert traj.images[0].startswith("sha256:")
+
+
+def test_the_graph_shows_callers_only_its_input_and_output_keys(processor, store, scene_path):
+    """Internal keys (``pending_call``, the resolved image) stay inside, as with ``create_agent``."""
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
+    assert set(graph.get_input_jsonschema()["properties"]) == {"messages", "image", "question", "options"}
+    assert set(graph.get_output_jsonschema()["properties"]) == {"messages", "answer", "trajectory"}
+    out = graph.invoke({"image": str(scene_path), "question": QUESTION, "pending_call": {"name": "x"}})
+    assert set(out) <= {"answer", "trajectory", "messages"} and "pending_call" not in out
 
 
 def test_async_episodes_run_concurrently(backend, processor, store, scene_path):

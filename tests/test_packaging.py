@@ -27,7 +27,7 @@ def test_wheel_layout(wheel):
     assert "deepeyes_agent/rl/__init__.py" in names
     assert not any(n.startswith(("graphs/", "rl/", "tests/", "examples/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "deepeyes-agent = deepeyes_agent.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "deepeyes-agent = deepeyes_agent.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_fresh_venv_imports_the_namespaced_packages(wheel, tmp_path):

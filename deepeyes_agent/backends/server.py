@@ -15,6 +15,7 @@ refuses (too many images, context overflow) raises :class:`RequestRejected` with
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -30,14 +31,16 @@ from .base import (BackendUnavailable, Completion, GenerationRequest, RequestRej
 from .vllm_backend import check_expansion, sampling_fields
 
 GENERATE_PATH = "/inference/v1/generate"
+SERVER_API_KEY_ENV = "DEEPEYES_SERVER_API_KEY"
 
 
 class ServerBackend:
     """``ServerBackend("http://127.0.0.1:8000", model_dir)``: ``model_dir`` is the served model's folder
-    (its tokenizer, image processor and chat template build the prompts); ``model`` the served name."""
+    (its tokenizer, image processor and chat template build the prompts); ``model`` the served name.
+    ``api_key`` (the server's ``--api-key``) defaults to the environment's ``DEEPEYES_SERVER_API_KEY``."""
 
     def __init__(self, url: str, model_dir: str | Path, *, model: str | None = None, concurrency: int = 16,
-                 timeout_s: float = 300.0, retries: int = 2, api_key: str = "EMPTY"):
+                 timeout_s: float = 300.0, retries: int = 2, api_key: str | None = None):
         self.url = url.rstrip("/")
         self.model_dir = Path(model_dir)
         self.model = model
@@ -47,7 +50,7 @@ class ServerBackend:
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.retries = retries
-        self.api_key = api_key
+        self._api_key = api_key or os.environ.get(SERVER_API_KEY_ENV) or "EMPTY"  # not in repr, logs or files
         # keyed by the loop itself, weakly: a client of a closed loop goes with it (an id could be reused)
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._guard = threading.Lock()
@@ -67,7 +70,7 @@ class ServerBackend:
         loop = asyncio.get_running_loop()
         with self._guard:
             if loop not in self._per_loop:
-                client = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=self.api_key,
+                client = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=self._api_key,
                                             timeout=self.timeout_s, max_retries=self.retries)
                 self._per_loop[loop] = (client, asyncio.Semaphore(self.concurrency))
             return self._per_loop[loop]

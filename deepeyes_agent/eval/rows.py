@@ -14,10 +14,11 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import InputError
 from ..protocol import OPTION_LETTERS
 
 
-class RowError(ValueError):
+class RowError(InputError):
     pass
 
 

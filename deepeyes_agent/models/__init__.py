@@ -37,6 +37,20 @@ def default_model_dir() -> Path:
     return build_folder_once(home_dir() / "models" / "tiny-random-v1", build_tiny_model)
 
 
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """``model`` as a model folder (``None``: the embedded default); a path that is not one is an
+    :class:`~deepeyes_agent.errors.InputError` naming it (hub names are not fetched: there is no hub here)."""
+    from ..errors import InputError
+
+    if model is None:
+        return default_model_dir()
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        what = "no such folder" if not path.exists() else "not a model folder (no config.json)"
+        raise InputError(f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder")
+    return path
+
+
 def build_folder_once(target: Path, build, marker: str = "config.json") -> Path:
     """``target``, built by ``build(folder)`` in a temporary sibling and moved into place unless
     ``target/marker`` already exists (concurrent builders: one wins, none sees a half-built folder)."""
@@ -55,5 +69,5 @@ def build_folder_once(target: Path, build, marker: str = "config.json") -> Path:
 
 __all__ = [
     "ImageOnlyQwenVLProcessor", "TinyModelSpec", "agent_defaults", "build_processor", "build_tiny_model",
-    "default_model_dir", "load_processor", "write_agent_defaults",
+    "default_model_dir", "load_processor", "resolve_model_dir", "write_agent_defaults",
 ]

@@ -160,7 +160,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
 
         model = AutoModelForImageTextToText.from_pretrained(resume, dtype=torch.float32)
         processor = load_processor(resume, image_backend="pil")  # the recipe's processor (build_tiny_model)
-        state = torch.load(resume / "trainer_state.pt", weights_only=False)
+        state = torch.load(resume / "trainer_state.pt", weights_only=True)
         start = state["step"]
     elif cfg.init_from:
         from transformers import AutoModelForImageTextToText
@@ -173,7 +173,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         state, start = None, 0
         previous = Path(cfg.init_from) / "trainer_state.pt"  # a run's checkpoint (an exported model has none)
         if cfg.carry_probes and previous.exists():
-            carried_probes = torch.load(previous, weights_only=False)["probe"]
+            carried_probes = torch.load(previous, weights_only=True)["probe"]
     else:
         torch.manual_seed(cfg.seed)
         model, processor = build_tiny_model(None, cfg.spec)

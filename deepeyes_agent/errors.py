@@ -1,0 +1,44 @@
+"""What the command line makes of an exception: one line and a documented exit code for the user's own
+mistakes and for services that are down; a traceback only for bugs (or with ``--debug``).
+
+Exit codes: 0 done · 1 finished without a result (e.g. nothing exported) · 2 bad input (an image, a dataset
+row, a model folder, a config value) · 3 a backend or judge that is unavailable · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+BAD_INPUT, UNAVAILABLE = 2, 3
+
+
+class InputError(ValueError):
+    """Input the user can fix: an image, a dataset row, a model folder, a setting. The CLI prints one line, exits 2."""
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code for a user-facing failure, or None for a bug (show the traceback)."""
+    import pydantic
+    import yaml
+
+    from .backends.base import BackendUnavailable
+    from .checkpoint import CheckpointError
+    from .rl.judges import JudgeError
+
+    if isinstance(exc, (InputError, pydantic.ValidationError, yaml.YAMLError)):
+        return BAD_INPUT
+    if isinstance(exc, (BackendUnavailable, JudgeError, ConnectionError)):
+        return UNAVAILABLE
+    if isinstance(exc, CheckpointError):
+        return 1
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """A readable single line: pydantic's field errors joined, other messages with their newlines folded."""
+    import pydantic
+
+    if isinstance(exc, pydantic.ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
+        text = f"invalid {exc.title} setting — " + "; ".join(parts)
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
