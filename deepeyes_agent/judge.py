@@ -1,6 +1,6 @@
 """Judges: is a predicted answer right? Multiple-choice letter/option match and normalised exact match.
 
-The option judge follows DeepEyes' V* scoring (SPEC §6.1): strip ``\\boxed{}``; a single letter, a
+The option judge follows DeepEyes' V* scoring (docs/deepeyes.md, "Evaluation"): strip ``\\boxed{}``; a single letter, a
 letter with a dot, or "A. <option>" decides; otherwise the option text itself (normalised) must match
 exactly one option; otherwise a sentence that names exactly one option as a whole phrase picks it — the
 rule-based stand-in for DeepEyes' LLM judge, whose own positive example is "left" vs "The barrier is on

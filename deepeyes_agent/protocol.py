@@ -1,4 +1,4 @@
-"""The DeepEyes prompt protocol, verbatim (DEEPEYES_SPEC §1).
+"""The DeepEyes prompt protocol, verbatim (docs/deepeyes.md, "Prompt and turn protocol").
 
 These strings are what the released DeepEyes-7B checkpoint was trained on; keep them byte-exact
 for parity (including the ``"required":["bbox"]`` quirk and the trailing double spaces).
@@ -52,7 +52,7 @@ COMPACT_SYSTEM_PROMPT = (
     '<tool_call>\n{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [x1, y1, x2, y2], "label": "..."}}\n</tool_call>'
 )
 
-# Raw text of the turns appended after the model's <|im_end|> (DEEPEYES_SPEC §1.3). The image
+# Raw text of the turns appended after the model's <|im_end|> (docs/deepeyes.md). The image
 # placeholder is a single <|image_pad|>; the prompt builder expands it to the processor's grid.
 VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 OBSERVATION_TEMPLATE = (

@@ -1,4 +1,4 @@
-"""GRPO: group-normalised advantages and a token-level clipped policy loss (DEEPEYES_SPEC §5).
+"""GRPO: group-normalised advantages and a token-level clipped policy loss (docs/deepeyes.md, "Training run").
 
     A_i = (r_i − mean(r_group)) / (std(r_group) + ε)          (unbiased std, as verl's GRPO)
     loss = token-mean over action tokens of  −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)

@@ -1,5 +1,5 @@
 """Judges for the accuracy term: multiple-choice, exact match, and an LLM judge on any OpenAI-compatible
-endpoint (DeepEyes used Qwen2.5-72B with a 7-shot "Judgement: 1/0" prompt, SPEC §3.1).
+endpoint (DeepEyes used Qwen2.5-72B with a 7-shot "Judgement: 1/0" prompt, docs/deepeyes.md).
 
 A judge returns 1.0 or 0.0. The LLM judge retries with backoff and then raises :class:`JudgeError`:
 a failing judge must never turn into a silent zero reward.
