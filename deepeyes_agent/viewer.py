@@ -80,7 +80,7 @@ def load_trace(path: str | Path) -> tuple[Trajectory, dict | None]:
     """A trace JSON: a trajectory (``ask --save-json``) or ``{"trajectory": ..., "reward": ...}`` (eval traces)."""
     data = json.loads(Path(path).read_text())
     if "trajectory" in data:
-        return Trajectory.model_validate(data["trajectory"]), data.get("reward")
+        return Trajectory.from_state(data), data.get("reward")
     return Trajectory.model_validate(data), None
 
 

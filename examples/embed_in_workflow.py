@@ -47,7 +47,7 @@ def text_agent(state: WorkflowState) -> dict:
 def writer(state: WorkflowState) -> dict:
     last = state["messages"][-1]
     if last.name == "visual_agent" and state.get("trajectory"):
-        traj = Trajectory.model_validate(state["trajectory"])
+        traj = Trajectory.from_state(state)
         report = (f"Visual agent answered {last.content!r} after {traj.turns} turn(s) and {traj.crops} zoom(s) "
                   f"(stopped: {traj.stop_reason}).")
     else:
@@ -57,7 +57,7 @@ def writer(state: WorkflowState) -> dict:
 
 def build_workflow(backend, *, store=None, checkpointer=None, config: AgentConfig | None = None,
                    interrupt_before_zoom: bool = False):
-    visual = create_visual_agent(backend, config=config, store=store,
+    visual = create_visual_agent(backend, config=config, image_store=store,
                                  interrupt_before=["zoom"] if interrupt_before_zoom else None)
     graph = StateGraph(WorkflowState)
     graph.add_node("visual_agent", visual)  # a compiled graph is a node: it runs as a subgraph

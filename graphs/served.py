@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import os
 
-from deepeyes_agent.backends import TransformersBackend
-from deepeyes_agent.graphs import AgentConfig, create_visual_agent
-from deepeyes_agent.models import default_model_dir
+from deepeyes_agent.graphs import create_visual_agent
 
 
 def make_graph():
-    model_dir = os.environ.get("DEEPEYES_AGENT_MODEL") or default_model_dir()
     max_mb = float(os.environ.get("DEEPEYES_AGENT_MAX_UPLOAD_MB", "32"))
-    return create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir),
-                               allow_local_paths=False, image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
+    return create_visual_agent(os.environ.get("DEEPEYES_AGENT_MODEL") or None, allow_local_paths=False,
+                               image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
                                max_upload_bytes=int(max_mb * 1024**2))
 
 

@@ -10,6 +10,8 @@ output never raises: it becomes an error observation (the episode goes on) or a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
@@ -88,7 +90,7 @@ class _Episode:
 
     # -- policy ----------------------------------------------------------------------------------
     def _request(self, state: VisualAgentState) -> tuple[Trajectory, GenerationRequest | None]:
-        traj = Trajectory.model_validate(state["trajectory"])
+        traj = Trajectory.from_state(state)
         remaining = self.config.max_context_tokens - len(traj.input_ids())
         if remaining <= 0:
             traj.stop_reason, traj.truncated = "context_budget", True
@@ -134,21 +136,21 @@ class _Episode:
 
     def policy(self, state: VisualAgentState) -> dict:
         if self.chat is not None:
-            traj = Trajectory.model_validate(state["trajectory"])
+            traj = Trajectory.from_state(state)
             return self._apply(traj, self.chat.invoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else self.backend.generate([request])[0])
 
     async def apolicy(self, state: VisualAgentState) -> dict:
         if self.chat is not None:
-            traj = Trajectory.model_validate(state["trajectory"])
+            traj = Trajectory.from_state(state)
             return self._apply(traj, await self.chat.ainvoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else await self.backend.agenerate(request))
 
     # -- zoom ------------------------------------------------------------------------------------
     def zoom(self, state: VisualAgentState) -> dict:
-        traj = Trajectory.model_validate(state["trajectory"])
+        traj = Trajectory.from_state(state)
         call = state["pending_call"] or {}
         original = self.store.get(traj.images[0])  # always the first image: never a crop of a crop
         review = None
@@ -186,7 +188,7 @@ class _Episode:
 
     # -- finish ----------------------------------------------------------------------------------
     def finish(self, state: VisualAgentState) -> dict:
-        traj = Trajectory.model_validate(state["trajectory"])
+        traj = Trajectory.from_state(state)
         out: dict = {"answer": traj.answer}
         if state.get("messages"):
             out["messages"] = [AIMessage(
@@ -221,51 +223,91 @@ def _after_zoom(state: VisualAgentState) -> str:
     return "finish" if state["trajectory"].get("stop_reason") else "policy"
 
 
+def _folder_config(folder, config: AgentConfig | None) -> AgentConfig:
+    """``config``'s explicitly set fields over what the model folder asks for (its system prompt, its box frame)."""
+    if folder is None:
+        return config or AgentConfig()
+    explicit = {} if config is None else {k: getattr(config, k) for k in config.model_fields_set}
+    return AgentConfig.for_model(folder, **explicit)
+
+
 def create_visual_agent(
-    backend: Backend | None = None,
+    model: str | Path | Backend | BaseChatModel | None = None,
     *,
-    model: BaseChatModel | None = None,
+    backend: str = "transformers",
+    server_url: str | None = None,
     processor=None,
     config: AgentConfig | None = None,
-    store: ImageStore | None = None,
+    image_store: ImageStore | None = None,
     checkpointer=None,
     interrupt_before: list[str] | None = None,
     approve_zooms: bool = False,
     allow_local_paths: bool = True,
-    image_root=None,
+    image_root: str | Path | None = None,
     max_upload_bytes: int = 32 * 1024**2,
     name: str = "visual_agent",
 ):
     """A compiled LangGraph agent that thinks, zooms into its image, and answers.
 
-    ``backend`` is any token-level backend (transformers, vLLM, scripted); ``processor`` defaults to
-    ``backend.processor``. Input: ``{"image": path | "sha256:…" | data URL, "question": str,
-    "options": [..]}`` or ``{"messages": [HumanMessage([image block, text])]}``. Output state holds
-    ``answer`` and ``trajectory`` (a :class:`~deepeyes_agent.trajectory.Trajectory` as a dict).
+    Args:
+        model: what plays the policy —
+            ``None``: the embedded default model;
+            a folder (``str`` / ``Path``): a local Qwen2.5-VL / Qwen3-VL / DeepEyes-7B checkpoint, run by ``backend``;
+            a token-level backend (:class:`~deepeyes_agent.backends.TransformersBackend`, ``VLLMBackend``,
+            ``ServerBackend``, ``ScriptedBackend``): trajectories carry token ids and logprobs (RL-ready);
+            a LangChain chat model that takes images: inference only (no token ids; RL refuses it).
+        backend: how a folder runs: ``"transformers"`` (in-process torch), ``"vllm"`` (an in-process vLLM
+            engine) or ``"server"`` (a running ``vllm serve`` at ``server_url``).
+        server_url: the vLLM server for ``backend="server"`` (giving it implies that backend).
+        processor: the processor whose view the boxes refer to; default: the backend's (a chat model's boxes are
+            read against the original image unless a processor is given).
+        config: episode bounds, decoding, zoom frame, system prompt. The fields you set win; the rest come from
+            what the model folder asks for (``AgentConfig.for_model``: its system prompt, its family's box frame).
+        image_store: where images live by ``sha256:`` reference (default: ``~/.cache/deepeyes-agent/images``).
+        checkpointer: a LangGraph checkpointer (threads survive restarts; needed by ``approve_zooms``).
+        interrupt_before: node names to interrupt before, as in LangGraph.
+        approve_zooms: interrupt before each crop with the proposed call; resume with
+            ``Command(resume=True | False | {"bbox_2d": [...]})`` to approve, reject or edit it.
+        allow_local_paths: ``False`` for callers you do not trust (a graph served over HTTP): local paths are
+            refused (except relative paths inside ``image_root``), and so are ``sha256:`` references the thread
+            did not produce.
+        image_root: with ``allow_local_paths=False``, the folder whose files may still be named.
+        max_upload_bytes: data URLs / base64 blocks larger than this are refused before they are decoded.
+        name: the graph's name (and the ``AIMessage.name`` of its answers).
 
-    ``model`` instead of ``backend``: any LangChain chat model that takes images (inference only — its
-    trajectories have no token ids; RL needs a token backend). Its boxes are read in ``config.zoom``'s
-    frame against the original image, or against the view ``processor``'s image processor would produce.
+    Input: ``{"image": path | data URL | "sha256:…", "question": str, "options": [...]}`` or
+    ``{"messages": [HumanMessage([image block, text])]}``. Output: ``answer``, ``trajectory`` (read it with
+    ``Trajectory.from_state(out)``) and, for messages input, ``messages`` with the answer appended.
 
-    ``approve_zooms``: before each crop the graph interrupts with the proposed call; resume with
-    ``Command(resume=True | False | {"bbox_2d": [...]})`` to approve, reject or edit it (needs a checkpointer).
+    Example::
 
-    Input from untrusted callers (a graph served over HTTP): ``allow_local_paths=False`` refuses paths on
-    this machine (except relative paths inside ``image_root``) and ``sha256:`` references the thread did not
-    produce; data URLs / base64 blocks over ``max_upload_bytes`` are refused before decoding.
+        from deepeyes_agent import create_visual_agent
+
+        agent = create_visual_agent()                      # or create_visual_agent("/models/DeepEyes-7B")
+        out = agent.invoke({"image": "signs.png", "question": "What pattern is on the orange sign?"})
+        print(out["answer"])
     """
-    config = config or AgentConfig()
-    store = store or ImageStore()
+    image_store = image_store or ImageStore()
     inputs = ImageInputPolicy(allow_local_paths=allow_local_paths, image_root=image_root, max_upload_bytes=max_upload_bytes)
-    if (backend is None) == (model is None):
-        raise ValueError("pass either a token-level backend or a chat model (model=...)")
-    if model is not None:
+    if model is None or isinstance(model, (str, Path)):
+        from deepeyes_agent.backends.factory import make_backend
+        from deepeyes_agent.models import resolve_model_dir
+
+        folder = resolve_model_dir(model)
+        config = _folder_config(folder, config)
+        model = make_backend(backend, folder, server_url=server_url, max_images=config.max_turns + 1)
+    if isinstance(model, BaseChatModel):
+        config = config or AgentConfig()
         image_processor = getattr(processor, "image_processor", processor)
-        episode = _Episode(None, None, config, store, name, chat=ChatPolicy(model, config.system_prompt, store),
+        episode = _Episode(None, None, config, image_store, name, chat=ChatPolicy(model, config.system_prompt, image_store),
                            image_processor=image_processor, approve_zooms=approve_zooms, inputs=inputs)
+    elif callable(getattr(model, "agenerate", None)) and hasattr(model, "processor"):
+        config = _folder_config(getattr(model, "model_dir", None), config)
+        episode = _Episode(model, PromptBuilder(processor or model.processor, config.system_prompt),
+                           config, image_store, name, approve_zooms=approve_zooms, inputs=inputs)
     else:
-        episode = _Episode(backend, PromptBuilder(processor or backend.processor, config.system_prompt),
-                           config, store, name, approve_zooms=approve_zooms, inputs=inputs)
+        raise TypeError(f"model must be a model folder, a token-level backend or a LangChain chat model, "
+                        f"got {type(model).__name__}")
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)

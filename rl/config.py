@@ -5,29 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from deepeyes_agent.configs import RunConfig
 
 from .grpo import GRPOConfig
 from .reward import RewardConfig
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(RunConfig):
+    """An RL run: GRPO on trajectories of the agent graph with the DeepEyes reward."""
+
     # data and model
     data: Path = Field(description="training rows (zoom-world / V*-style JSONL)")
-    out: Path
+    out: Path = Field(description="run folder: metrics.jsonl, checkpoint/, curves.png")
     model: Path | None = Field(None, description="local model folder; default: the embedded model")
     eval_data: Path | None = Field(None, description="held-out rows for accuracy / tool-use curves")
-    eval_every: int = 10
-    eval_limit: int | None = 64
+    eval_every: int = Field(10, ge=1, description="steps between held-out evaluations (greedy)")
+    eval_limit: int | None = Field(64, description="held-out rows per evaluation (None: all)")
     # rollouts (the agent graph)
-    steps: int = 20
-    prompts_per_step: int = 4
+    steps: int = Field(20, ge=1, description="optimizer steps (one update per step, as DeepEyes)")
+    prompts_per_step: int = Field(4, ge=1, description="prompts per step (DeepEyes: 256)")
     rollouts_per_prompt: int = Field(8, ge=2, description="GRPO group size (DeepEyes: 16)")
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_turns: int = 5
-    max_new_tokens: int = 256
+    temperature: float = Field(1.0, ge=0.0, description="rollout sampling temperature (DeepEyes: 1.0)")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="rollout nucleus sampling")
+    max_turns: int = Field(5, ge=1, description="model turns per episode (DeepEyes: 5)")
+    max_new_tokens: int = Field(256, ge=1, description="tokens per model turn")
     max_length: int = Field(32768, description="training sequence cap (prompt + turns + observations)")
     rollout_backend: Literal["transformers", "vllm"] = Field(
         "transformers", description="transformers: roll out on the trained model itself; vllm: an in-process vLLM "
@@ -35,21 +38,19 @@ class TrainConfig(BaseModel):
     concurrency: int | None = Field(None, ge=1, description="episodes in flight during rollouts (default: all of a step)")
     # optimisation
     lr: float = Field(1e-6, description="DeepEyes: 1e-6 for 7B; small models want more")
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
+    weight_decay: float = Field(0.01, description="AdamW weight decay (DeepEyes: 0.01)")
+    grad_clip: float = Field(1.0, description="gradient-norm clip (DeepEyes: 1.0)")
     micro_batch: int = Field(8, ge=1, description="trajectories per forward/backward")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     # reward
     reward: RewardConfig = Field(default_factory=RewardConfig)
-    judge: Literal["option", "exact", "llm"] = "option"
-    judge_url: str | None = None
-    judge_model: str = "judge"
+    judge: Literal["option", "exact", "llm"] = Field(
+        "option", description="option: letter / option text · exact: normalised string · llm: an OpenAI-compatible "
+        "endpoint (key from DEEPEYES_JUDGE_API_KEY)")
+    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1)")
+    judge_model: str = Field("judge", description="the LLM judge's model name")
     # bookkeeping
-    save_every: int = 10
-    seed: int = 0
-    threads: int = 2
+    save_every: int = Field(10, ge=1, description="steps between checkpoints")
+    seed: int = Field(0, description="seeds prompt order, option shuffles and sampling")
+    threads: int = Field(2, ge=1, description="torch threads")
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls(**{**data, **{k: v for k, v in overrides.items() if v is not None}})

@@ -15,11 +15,13 @@ from pydantic import BaseModel, Field
 
 
 class GRPOConfig(BaseModel):
-    clip_low: float = 0.2
-    clip_high: float = 0.2
+    """The GRPO loss."""
+
+    clip_low: float = Field(0.2, description="PPO clip below 1 (DeepEyes: 0.2)")
+    clip_high: float = Field(0.2, description="PPO clip above 1 (DeepEyes: 0.2)")
     dual_clip: float = Field(3.0, description="bound on the loss of negative-advantage tokens; ≤ 1 disables")
     kl_coef: float = Field(0.0, description="KL to a frozen reference (DeepEyes: 0, no reference model)")
-    eps: float = 1e-6
+    eps: float = Field(1e-6, description="added to the group's reward std")
 
 
 def group_advantages(rewards: torch.Tensor, group_ids: list, eps: float = 1e-6) -> torch.Tensor:

@@ -19,10 +19,12 @@ from .judges import Judge, Truth
 
 
 class RewardConfig(BaseModel):
-    accuracy_weight: float = 0.8
-    format_weight: float = 0.2
-    tool_weight: float = 1.2
-    max_answer_chars: int = MAX_ANSWER_CHARS
+    """The DeepEyes reward's weights."""
+
+    accuracy_weight: float = Field(0.8, description="weight of the judged accuracy (0 or 1)")
+    format_weight: float = Field(0.2, description="weight of the format term (0, or −1 on malformed output)")
+    tool_weight: float = Field(1.2, description="weight of the tool bonus: a right answer after a crop")
+    max_answer_chars: int = Field(MAX_ANSWER_CHARS, description="answers this long score 0 and are a format error")
 
 
 class RewardParts(BaseModel):

@@ -38,7 +38,7 @@ def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: Rew
     episodes = []
     for k, out in enumerate(outputs):
         row = rows[k // n]
-        traj = Trajectory.model_validate(out["trajectory"])
+        traj = Trajectory.from_state(out)
         if not traj.prompt_ids:
             raise TypeError("this graph's policy is a chat model: its trajectories carry no token ids or logprobs. "
                             "RL trains on tokens — build the graph on a token-level backend (TransformersBackend, vLLM)")

@@ -13,22 +13,26 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from deepeyes_agent.configs import RunConfig
 
 from deepeyes_agent.eval.rows import load_rows
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 
 
-class SelectConfig(BaseModel):
-    data: Path
-    out: Path
+class SelectConfig(RunConfig):
+    """Tool-use-oriented data selection: k answers per row without the tool and k from the ground-truth crop."""
+
+    data: Path = Field(description="candidate rows (with ground-truth boxes for the crop test)")
+    out: Path = Field(description="writes the kept rows, report.json and rows.jsonl here")
     k: int = Field(8, ge=1, description="sampled answers per row and condition (DeepEyes: 8)")
-    temperature: float = 1.0
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the k answers")
     min_accuracy: float = Field(0.0, description="drop rows the model always gets wrong without the tool ...")
     max_accuracy: float = Field(1.0, description="... and rows it always gets right")
     min_benefit: float = Field(0.25, description="keep when the crop raises accuracy by at least this much")
-    seed: int = 0
-    concurrency: int = 16
+    seed: int = Field(0, description="seeds sampling")
+    concurrency: int = Field(16, ge=1, description="episodes in flight at once")
 
 
 def decide(acc_direct: float, acc_crop: float | None, cfg: SelectConfig) -> tuple[bool, str]:

@@ -89,7 +89,7 @@ class LocalTrainer:
     def graph(self, seed: int):
         sampling = self.agent_config.sampling.model_copy(update={"seed": seed})
         return create_visual_agent(self.rollout_backend, config=self.agent_config.model_copy(update={"sampling": sampling}),
-                                   store=self.store)
+                                   image_store=self.store)
 
     def prompts(self, step: int):
         rng = random.Random(f"{self.cfg.seed}-prompts-{step}")

@@ -74,6 +74,8 @@ def kill_at_first_checkpoint(proc, run_dir, timeout: float = 600) -> int:
     marker = run_dir / "checkpoint" / "COMPLETE"
     deadline = time.time() + timeout
     while not marker.exists() and time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run exited with code {proc.returncode} before its first checkpoint")
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -38,7 +38,7 @@ def main() -> None:
     p.add_argument("--kill-after-crops", type=int, default=0)
     args = p.parse_args()
     conn = sqlite3.connect(args.db, check_same_thread=False)
-    graph = create_visual_agent(ScriptedBackend(load_processor(args.model_dir), turn), store=ImageStore(args.images),
+    graph = create_visual_agent(ScriptedBackend(load_processor(args.model_dir), turn), image_store=ImageStore(args.images),
                                 checkpointer=SqliteSaver(conn))
     thread = {"configurable": {"thread_id": "crash-test"}}
     inputs = {"image": args.scene, "question": "What colour is the square?"} if args.mode == "start" else None

@@ -43,7 +43,7 @@ def test_two_crop_episode_matches_the_token_backend(processor, scene_path):
     recorder = Recorder()
     # the same view geometry as the token model (pass its processor), so boxes map alike
     chat = create_visual_agent(model=chat_model(SCRIPT, recorder), processor=processor, config=config).invoke(inputs)
-    t_traj, c_traj = Trajectory.model_validate(token["trajectory"]), Trajectory.model_validate(chat["trajectory"])
+    t_traj, c_traj = Trajectory.from_state(token), Trajectory.from_state(chat)
     strip = lambda rows: [(k, t.removesuffix("<|im_end|>") if t else t, b, e) if isinstance(k, str) and k in ("action", "observation") else k for k, t, b, e in rows[:-4]] + rows[-4:]  # noqa: E731
     assert strip(shape(c_traj)) == strip(shape(t_traj))
     assert c_traj.crops == 2 and chat["answer"] == "red"
@@ -61,15 +61,13 @@ def test_native_tool_calls_are_read_like_deepeyes_tool_calls(scene_path):
                                                                  "args": {"bbox_2d": [900, 700, 1000, 800]}}])
     model = FakeMessagesListChatModel(responses=[call, AIMessage("<think>ok</think>\n<answer>red</answer>")])
     out = asyncio.run(create_visual_agent(model=model).ainvoke({"image": str(scene_path), "question": "Colour?"}))
-    traj = Trajectory.model_validate(out["trajectory"])
+    traj = Trajectory.from_state(out)
     assert traj.crops == 1 and out["answer"] == "red"
     assert traj.observations[0].box_original == [900, 700, 1000, 800]  # original-pixel frame without a processor
 
 
-def test_backend_or_model_not_both(processor):
-    with pytest.raises(ValueError, match="either"):
-        create_visual_agent()
-    with pytest.raises(TypeError, match="BaseChatModel"):
+def test_the_policy_must_be_a_folder_a_token_backend_or_a_chat_model(processor):
+    with pytest.raises(TypeError, match="a model folder, a token-level backend or a LangChain chat model"):
         create_visual_agent(model=object())
 
 

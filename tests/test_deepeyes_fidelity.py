@@ -31,9 +31,9 @@ def _call(arguments) -> str:
 
 
 def _episode(processor, store, scene_path, script) -> Trajectory:
-    graph = create_visual_agent(ScriptedBackend(processor, script), config=PARITY, store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, script), config=PARITY, image_store=store)
     out = graph.invoke({"image": str(scene_path), "question": "q", "options": ["blue", "red"]})
-    return Trajectory.model_validate(out["trajectory"])
+    return Trajectory.from_state(out)
 
 
 @pytest.mark.parametrize("box", [["40", 40, 400, 400], [" 3250 ", 0, 400, 400], ["1_0", 0, 400, 400], [True, 0, 400, 400]])

@@ -61,9 +61,9 @@ def test_fuzzed_episodes_end_cleanly(processor, store, scene_path, turns_and_end
     script = [t + ("<|im_end|>" if end else "") for t, end in turns_and_ends]
     config = AgentConfig(sampling=SamplingParams(max_tokens=3000))
     graph = create_visual_agent(ScriptedBackend(processor, lambda req, i: script[min(i, len(script) - 1)]),
-                                config=config, store=store)
+                                config=config, image_store=store)
     out = graph.invoke({"image": str(scene_path), "question": "Which?", "options": ["red", "blue"]})
-    traj = Trajectory.model_validate(out["trajectory"])
+    traj = Trajectory.from_state(out)
     assert traj.stop_reason in get_args(StopReason)
     assert 1 <= traj.turns <= 5
     for obs in traj.observations:  # every tool call ended in a crop or a recorded error

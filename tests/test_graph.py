@@ -20,14 +20,14 @@ QUESTION = "What is inside the red square?"
 
 def run(graph, scene_path, **extra):
     out = graph.invoke({"image": str(scene_path), "question": QUESTION, **extra})
-    return out, Trajectory.model_validate(out["trajectory"])
+    return out, Trajectory.from_state(out)
 
 
 def test_three_turns_two_crops_are_token_faithful(backend, processor, store, scene_path):
     """Re-scoring the whole trajectory in one forward pass (mRoPE over all 3 images) reproduces the
     rollout logprobs of every action token."""
     script = [tool_call([200, 150, 260, 210]), tool_call([190, 140, 300, 250], think="closer"), answer("a checkerboard")]
-    graph = create_visual_agent(ScriptedBackend(processor, script, model=backend), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, script, model=backend), image_store=store)
     out, traj = run(graph, scene_path)
     assert out["answer"] == "a checkerboard" and traj.stop_reason == "answer"
     assert (traj.turns, traj.crops, len(traj.images)) == (3, 2, 3)
@@ -44,7 +44,7 @@ def test_three_turns_two_crops_are_token_faithful(backend, processor, store, sce
 
 
 def test_crops_come_from_the_original_at_full_resolution(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, [tool_call([200, 150, 260, 210]), answer("x")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [tool_call([200, 150, 260, 210]), answer("x")]), image_store=store)
     _, traj = run(graph, scene_path)
     obs = traj.observations[0]
     x1, y1, x2, y2 = obs.box_original
@@ -70,7 +70,7 @@ MALFORMED = {
 def test_malformed_tool_calls_become_error_observations(case, processor, store, scene_path):
     turn, expected = MALFORMED[case]
     turn = turn if turn.endswith("<|im_end|>") else turn + "<|im_end|>"
-    graph = create_visual_agent(ScriptedBackend(processor, [turn, answer("A")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [turn, answer("A")]), image_store=store)
     out, traj = run(graph, scene_path)
     obs = traj.observations[0]
     assert obs.error.startswith(expected) and obs.reason and obs.image is None
@@ -87,7 +87,7 @@ def test_malformed_tool_calls_become_error_observations(case, processor, store, 
 ])
 def test_other_malformed_turns_end_with_a_recorded_reason(turn, stop, processor, store, scene_path):
     config = AgentConfig(sampling=SamplingParams(max_tokens=400))
-    graph = create_visual_agent(ScriptedBackend(processor, [turn]), config=config, store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [turn]), config=config, image_store=store)
     _, traj = run(graph, scene_path)
     assert traj.stop_reason == stop and traj.turns == 1
     if stop == "answer":
@@ -96,14 +96,14 @@ def test_other_malformed_turns_end_with_a_recorded_reason(turn, stop, processor,
 
 def test_max_turns_bounds_the_episode(processor, store, scene_path):
     graph = create_visual_agent(ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
-                                config=AgentConfig(max_turns=5), store=store)
+                                config=AgentConfig(max_turns=5), image_store=store)
     _, traj = run(graph, scene_path)
     assert traj.stop_reason == "max_turns" and traj.turns == 5 and traj.crops == 4
 
 
 def test_context_budget_stops_without_appending(processor, store, scene_path):
     graph = create_visual_agent(ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
-                                config=AgentConfig(max_context_tokens=1200), store=store)
+                                config=AgentConfig(max_context_tokens=1200), image_store=store)
     _, traj = run(graph, scene_path)
     assert traj.stop_reason == "context_budget" and traj.truncated
     assert len(traj.input_ids()) < 1200
@@ -114,7 +114,7 @@ def test_messages_input_with_an_image_block(processor, store, scene_path):
 
     data = base64.b64encode(scene_path.read_bytes()).decode()
     msg = HumanMessage(content=[{"type": "image", "base64": data, "mime_type": "image/png"}, {"type": "text", "text": QUESTION}])
-    graph = create_visual_agent(ScriptedBackend(processor, [answer("checkerboard")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("checkerboard")]), image_store=store)
     out = graph.invoke({"messages": [msg]})
     traj = Trajectory.from_state(out)
     assert out["messages"][-1].content == "checkerboard" and traj.question == QUESTION
@@ -123,7 +123,7 @@ def test_messages_input_with_an_image_block(processor, store, scene_path):
 
 def test_the_graph_shows_callers_only_its_input_and_output_keys(processor, store, scene_path):
     """Internal keys (``pending_call``, the resolved image) stay inside, as with ``create_agent``."""
-    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), image_store=store)
     assert set(graph.get_input_jsonschema()["properties"]) == {"messages", "image", "question", "options"}
     assert set(graph.get_output_jsonschema()["properties"]) == {"messages", "answer", "trajectory"}
     out = graph.invoke({"image": str(scene_path), "question": QUESTION, "pending_call": {"name": "x"}})
@@ -132,10 +132,10 @@ def test_the_graph_shows_callers_only_its_input_and_output_keys(processor, store
 
 def test_async_episodes_run_concurrently(backend, processor, store, scene_path):
     config = AgentConfig(sampling=SamplingParams(max_tokens=8, temperature=1.0, seed=1))
-    graph = create_visual_agent(backend, config=config, store=store)
+    graph = create_visual_agent(backend, config=config, image_store=store)
     inputs = [{"image": str(scene_path), "question": f"{QUESTION} {i}"} for i in range(4)]
     outs = asyncio.run(graph.abatch(inputs))
-    assert all(Trajectory.model_validate(o["trajectory"]).turns >= 1 for o in outs)
+    assert all(Trajectory.from_state(o).turns >= 1 for o in outs)
 
 
 def test_sqlite_checkpoint_resumes_in_a_new_graph(processor, tmp_path, scene_path):
@@ -144,16 +144,16 @@ def test_sqlite_checkpoint_resumes_in_a_new_graph(processor, tmp_path, scene_pat
     script = [tool_call([200, 150, 260, 210]), tool_call([100, 100, 200, 200]), answer("done")]
     thread = {"configurable": {"thread_id": "t1"}}
     conn = sqlite3.connect(db, check_same_thread=False)
-    first = create_visual_agent(ScriptedBackend(processor, script), store=ImageStore(images),
+    first = create_visual_agent(ScriptedBackend(processor, script), image_store=ImageStore(images),
                                 checkpointer=SqliteSaver(conn), interrupt_before=["zoom"])
     first.invoke({"image": str(scene_path), "question": QUESTION}, thread)
     assert first.get_state(thread).next == ("zoom",)
     conn.close()
     conn = sqlite3.connect(db, check_same_thread=False)
-    second = create_visual_agent(ScriptedBackend(processor, script[1:]), store=ImageStore(images),
+    second = create_visual_agent(ScriptedBackend(processor, script[1:]), image_store=ImageStore(images),
                                  checkpointer=SqliteSaver(conn))
     out = second.invoke(None, thread)
     conn.close()
-    traj = Trajectory.model_validate(out["trajectory"])
+    traj = Trajectory.from_state(out)
     assert out["answer"] == "done" and traj.crops == 2 and len(traj.images) == 3
     assert all(ImageStore(images).get(r) for r in traj.images)

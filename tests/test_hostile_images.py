@@ -101,14 +101,14 @@ def test_animated_gif_gives_the_first_frame(tmp_path):
 def test_tiny_and_strip_images_run_through_the_graph(size, processor, store, tmp_path):
     path = tmp_path / "odd.png"
     Image.new("RGB", size, "gray").save(path)
-    graph = create_visual_agent(ScriptedBackend(processor, [answer("gray")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("gray")]), image_store=store)
     assert graph.invoke({"image": str(path), "question": "colour?"})["answer"] == "gray"
 
 
 def test_aspect_over_200_is_a_clear_error(processor, store, tmp_path):
     path = tmp_path / "strip.png"
     Image.new("RGB", (20000, 50)).save(path)
-    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), image_store=store)
     with pytest.raises(ImageError, match="20000x50.*aspect ratio"):
         graph.invoke({"image": str(path), "question": "q"})
 

@@ -16,7 +16,7 @@ SCRIPT = [tool_call([10, 10, 60, 60]), tool_call([20, 20, 80, 80]), answer("red"
 
 
 def test_approve_edit_and_reject(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, SCRIPT), store=store, checkpointer=InMemorySaver(),
+    graph = create_visual_agent(ScriptedBackend(processor, SCRIPT), image_store=store, checkpointer=InMemorySaver(),
                                 approve_zooms=True)
     thread = {"configurable": {"thread_id": "review"}}
     out = graph.invoke({"image": str(scene_path), "question": "What colour?"}, thread)
@@ -25,7 +25,7 @@ def test_approve_edit_and_reject(processor, store, scene_path):
     out = graph.invoke(Command(resume={"bbox_2d": [30, 30, 90, 90]}), thread)  # edit the first box
     assert out["__interrupt__"][0].value["turn"] == 2
     out = graph.invoke(Command(resume=False), thread)  # reject the second
-    traj = Trajectory.model_validate(out["trajectory"])
+    traj = Trajectory.from_state(out)
     first, second = traj.observations
     assert first.review == "edited" and first.box_model == [30, 30, 90, 90] and first.image is not None
     assert second.review == "rejected" and second.image is None and "rejected" in second.error

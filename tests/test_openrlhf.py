@@ -112,7 +112,7 @@ def test_same_trajectory_and_reward_as_the_graph(response, policy, processor, sc
     graph = create_visual_agent(ScriptedBackend(processor, zoom_then_answer, model=policy),
                                 config=AgentConfig(max_turns=3, max_context_tokens=4096))
     state = graph.invoke({"image": str(scene_path), "question": QUESTION, "options": OPTIONS})
-    traj = Trajectory.model_validate(state["trajectory"])
+    traj = Trajectory.from_state(state)
     assert response["observation_tokens"] == traj.input_ids()
     truth = Truth(answer="checkerboard", options=tuple(OPTIONS), answer_index=0)
     reward = compute_reward(traj, truth, OptionJudge())
@@ -163,7 +163,7 @@ def test_dry_run_command_is_accepted_by_openrlhfs_parser(orl, tmp_path, monkeypa
     from deepeyes_agent.data.zoomworld import generate
 
     rows = generate(tmp_path / "zw", n=6, seed=3)
-    result = CliRunner().invoke(app, ["train", "--engine", "openrlhf", "--dry-run", "--data", str(rows),
+    result = CliRunner().invoke(app, ["openrlhf", "train", "--dry-run", "--data", str(rows),
                                       "--out", str(tmp_path / "run"), "--rollouts-per-prompt", "4",
                                       "--prompts-per-step", "4", "--gpus-per-node", "8"])
     assert result.exit_code == 0, result.output
@@ -205,7 +205,7 @@ def test_too_few_rollouts_for_the_gpus_is_refused_before_launch(tmp_path):
     from deepeyes_agent.data.zoomworld import generate
 
     rows = generate(tmp_path / "zw", n=2, seed=3)
-    result = CliRunner().invoke(app, ["train", "--engine", "openrlhf", "--dry-run", "--data", str(rows), "--out",
+    result = CliRunner().invoke(app, ["openrlhf", "train", "--dry-run", "--data", str(rows), "--out",
                                       str(tmp_path / "run"), "--rollouts-per-prompt", "2", "--prompts-per-step", "2"])
     assert result.exit_code != 0
     assert "actor GPUs without a batch" in str(result.exception)

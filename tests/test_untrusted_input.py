@@ -26,7 +26,7 @@ def _png_data_url(color=(200, 30, 30), size=(320, 240)) -> str:
 
 
 def _graph(processor, store, script, **kwargs):
-    return create_visual_agent(ScriptedBackend(processor, script), store=store, allow_local_paths=False, **kwargs)
+    return create_visual_agent(ScriptedBackend(processor, script), image_store=store, allow_local_paths=False, **kwargs)
 
 
 def test_local_paths_are_refused_without_revealing_whether_they_exist(processor, store, scene_path):
@@ -40,7 +40,7 @@ def test_local_paths_are_refused_without_revealing_whether_they_exist(processor,
 
 
 def test_the_library_default_still_opens_paths(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), store=store)
+    graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), image_store=store)
     assert graph.invoke({"image": str(scene_path), "question": "q"})["answer"] == "x"
 
 

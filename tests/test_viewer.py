@@ -27,7 +27,7 @@ def trace(processor, tmp_path):
     Image.new("RGB", (1200, 900), (128, 128, 128)).save(image)
     store = ImageStore(tmp_path / "store")
     script = [tool_call([20, 20, 120, 100]), tool_call([150, 120, 250, 200]), answer("grey")]
-    out = create_visual_agent(ScriptedBackend(processor, script), store=store).invoke(
+    out = create_visual_agent(ScriptedBackend(processor, script), image_store=store).invoke(
         {"image": str(image), "question": "What colour is it?"})
     path = tmp_path / "trace.json"
     path.write_text(json.dumps(out["trajectory"]))

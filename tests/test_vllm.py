@@ -96,8 +96,8 @@ def test_greedy_tokens_agree_across_transformers_vllm_and_the_server(reference, 
 
 def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(zoomer, reference, client, scene_path, tmp_path):
     store = ImageStore(tmp_path / "images")
-    graph = create_visual_agent(client, config=agent_config(zoomer), store=store)
-    traj = Trajectory.model_validate(graph.invoke(episode_inputs(scene_path))["trajectory"])
+    graph = create_visual_agent(client, config=agent_config(zoomer), image_store=store)
+    traj = Trajectory.from_state(graph.invoke(episode_inputs(scene_path)))
     assert (traj.turns, traj.crops, traj.answer) == (3, 2, "A")
     rescored = score_tokens(reference.model, reference.processor, traj.input_ids(), [store.get(r) for r in traj.images])
     mask = torch.tensor(traj.action_mask(), dtype=torch.bool)
@@ -105,7 +105,7 @@ def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(zoomer
     assert mask.sum() > 30
     assert (rescored[mask] - served[mask]).abs().max() < ATOL
     # the same episode on the in-process transformers backend: the same tokens
-    local = Trajectory.model_validate(create_visual_agent(reference, config=agent_config(zoomer), store=store)
+    local = Trajectory.model_validate(create_visual_agent(reference, config=agent_config(zoomer), image_store=store)
                                       .invoke(episode_inputs(scene_path))["trajectory"])
     assert local.input_ids() == traj.input_ids()
 
@@ -113,11 +113,11 @@ def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(zoomer
 @pytest.mark.parametrize("which", ["engine", "client"])
 def test_concurrent_episodes_match_one_at_a_time(which, request, zoomer, scene_path, tmp_path):
     backend = request.getfixturevalue(which)
-    graph = create_visual_agent(backend, config=agent_config(zoomer), store=ImageStore(tmp_path / "images"))
-    alone = Trajectory.model_validate(graph.invoke(episode_inputs(scene_path))["trajectory"])
+    graph = create_visual_agent(backend, config=agent_config(zoomer), image_store=ImageStore(tmp_path / "images"))
+    alone = Trajectory.from_state(graph.invoke(episode_inputs(scene_path)))
     outs = asyncio.run(graph.abatch([episode_inputs(scene_path)] * 8, config={"max_concurrency": 8}))
     for out in outs:
-        traj = Trajectory.model_validate(out["trajectory"])
+        traj = Trajectory.from_state(out)
         assert traj.input_ids() == alone.input_ids()
         assert max(abs(a - b) for a, b in zip(traj.rollout_logprobs(), alone.rollout_logprobs())) < ATOL
 
@@ -188,8 +188,8 @@ def test_chat_openai_drives_the_graph_on_the_same_server(server, zoomer, scene_p
     from langchain_openai import ChatOpenAI
 
     chat = ChatOpenAI(base_url=f"{server.url}/v1", api_key="EMPTY", model="deepeyes", temperature=0, max_tokens=96)
-    graph = create_visual_agent(model=chat, config=agent_config(zoomer), store=ImageStore(tmp_path / "images"))
-    traj = Trajectory.model_validate(graph.invoke(episode_inputs(scene_path))["trajectory"])
+    graph = create_visual_agent(model=chat, config=agent_config(zoomer), image_store=ImageStore(tmp_path / "images"))
+    traj = Trajectory.from_state(graph.invoke(episode_inputs(scene_path)))
     assert traj.turns >= 1 and traj.actions[0].text  # the server answered through /v1/chat/completions
     assert traj.tool_calls >= 1  # the taught policy zooms through the chat API too
 

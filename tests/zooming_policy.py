@@ -42,8 +42,8 @@ def train_zooming_policy(base_dir: Path, out_dir: Path, image_path: Path, work: 
     backend = TransformersBackend.from_pretrained(base_dir)
     store = ImageStore(work / "images")
     scripted = ScriptedBackend(backend.processor, script(), model=backend)
-    out = create_visual_agent(scripted, config=agent_config(base_dir), store=store).invoke(episode_inputs(image_path))
-    traj = Trajectory.model_validate(out["trajectory"])
+    out = create_visual_agent(scripted, config=agent_config(base_dir), image_store=store).invoke(episode_inputs(image_path))
+    traj = Trajectory.from_state(out)
     assert (traj.turns, traj.crops) == (3, 2), traj.stop_reason
     model = backend.model
     batch = collate_trajectories([traj], [[store.get(r) for r in traj.images]], backend.processor.image_processor,

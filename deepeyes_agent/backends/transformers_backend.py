@@ -21,8 +21,10 @@ from .batching import RequestBatcher
 
 
 class TransformersBackend:
-    def __init__(self, model, processor, *, max_batch_size: int = 16, batch_wait_s: float = 0.005):
+    def __init__(self, model, processor, *, max_batch_size: int = 16, batch_wait_s: float = 0.005,
+                 model_dir: str | Path | None = None):
         self.model = model.eval()
+        self.model_dir = Path(model_dir) if model_dir is not None else None  # the folder it came from, if any
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -34,7 +36,7 @@ class TransformersBackend:
     def from_pretrained(cls, model_dir: str | Path, *, dtype: torch.dtype = torch.float32,
                         device: str = "cpu", **kwargs) -> "TransformersBackend":
         model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
-        return cls(model, load_processor(model_dir), **kwargs)
+        return cls(model, load_processor(model_dir), model_dir=model_dir, **kwargs)
 
     @property
     def device(self) -> torch.device:

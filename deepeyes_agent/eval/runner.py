@@ -15,8 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from ..configs import RunConfig
 from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
 from ..images import ImageError, ImageStore, load_image
 from ..judge import chosen_option
@@ -29,17 +30,25 @@ from .rows import EvalRow, load_rows, order_options
 Mode = Literal["tool", "direct", "oracle", "ground"]
 
 
-class EvalConfig(BaseModel):
-    data: Path
-    out: Path
-    mode: Mode = "tool"
-    seed: int = 0
+class EvalConfig(RunConfig):
+    """An evaluation: every row through the agent graph (or one of the control modes), judged and summarised."""
+
+    data: Path = Field(description="benchmark rows (JSONL; images relative to its folder)")
+    out: Path = Field(description="writes rows.jsonl and summary.json here")
+    mode: Mode = Field("tool", description="tool: the agent, zooming as it decides · direct: one turn on the full "
+                       "view · oracle: one turn on the ground-truth crop · ground: 'Locate …' prompts, boxes scored")
+    seed: int = Field(0, description="seeds the option shuffle and sampling")
     samples: int = Field(1, ge=1, description="repeat with seeds seed..seed+K-1; report mean ± std")
-    option_order: Literal["shuffle", "cycle", "fixed"] = "shuffle"
-    limit: int | None = None
+    option_order: Literal["shuffle", "cycle", "fixed"] = Field(
+        "shuffle", description="shuffle: a seeded permutation per row · cycle: the answer moves through every "
+        "position · fixed: as stored (DeepEyes' V* eval, where the answer is always A)")
+    limit: int | None = Field(None, description="the first N rows only")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
+    max_turns: int = Field(5, ge=1, description="model turns per episode (DeepEyes: 5)")
+    max_new_tokens: int = Field(128, ge=1, description="tokens per model turn")
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy (DeepEyes' eval)")
     oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
-    strict: bool = False
+    strict: bool = Field(False, description="stop at the first bad row instead of skipping it")
     resume: bool = Field(False, description="keep the finished rows of OUT/rows.jsonl and run only the rest")
     traces: int = Field(0, ge=0, description="write trace JSON + HTML page for the first K rows (tool/direct/oracle)")
 
@@ -74,7 +83,7 @@ async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: Imag
         original = load_image(row.image)
         image = store.put(original.crop(expand_box(row.bbox, cfg.oracle_margin, original.width, original.height)))
     out = await graph.ainvoke({"image": image, "question": row.question, "options": list(row.options)})
-    return {**_score_trajectory(row, Trajectory.model_validate(out["trajectory"])), "_trajectory": out["trajectory"]}
+    return {**_score_trajectory(row, Trajectory.from_state(out)), "_trajectory": out["trajectory"]}
 
 
 def write_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore) -> Path:
@@ -171,7 +180,7 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     rows, skipped = load_rows(cfg.data, strict=cfg.strict)
     rows = rows[: cfg.limit] if cfg.limit else rows
     one_turn = agent_config.model_copy(update={"max_turns": 1})
-    graph = create_visual_agent(backend, config=agent_config if cfg.mode == "tool" else one_turn, store=store)
+    graph = create_visual_agent(backend, config=agent_config if cfg.mode == "tool" else one_turn, image_store=store)
     builder = PromptBuilder(backend.processor, agent_config.system_prompt)
     frame = agent_config.zoom.effective_frame
     cfg.out.mkdir(parents=True, exist_ok=True)

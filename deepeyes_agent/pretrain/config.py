@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from ..configs import RunConfig
 from ..models.tiny import TinyModelSpec
 from ..protocol import COMPACT_SYSTEM_PROMPT
 
@@ -29,33 +29,36 @@ def embedded_spec() -> TinyModelSpec:
     )
 
 
-class PretrainConfig(BaseModel):
-    out: Path
+class PretrainConfig(RunConfig):
+    """Pretraining of the embedded model on zoom-world skills (the recipe: recipes/embedded_model/)."""
+
+    out: Path = Field(description="run folder (resumes from its checkpoint when present)")
     steps: int = Field(3000, description="optimizer steps (budget by steps: the two cores are shared)")
     stop_after: int | None = Field(None, description="end the run at this step; the LR schedule still spans `steps`")
-    batch_size: int = 16
-    lr: float = 1.5e-3
+    batch_size: int = Field(16, ge=1, description="samples per step")
+    lr: float = Field(1.5e-3, description="peak learning rate (cosine after warmup)")
     vision_lr_scale: float = Field(0.5, description="vision tower + merger lr multiplier (keeps image tokens at text scale)")
     merger_init_scale: float = Field(0.1, description="scale of the merger's last Linear at init")
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
+    weight_decay: float = Field(0.01, description="AdamW weight decay")
+    warmup_steps: int = Field(100, description="linear warmup steps")
+    grad_clip: float = Field(1.0, description="gradient-norm clip")
     key_token_weight: float = Field(4.0, description="loss weight of box numbers and answers vs boilerplate")
     aux_position_weight: float = Field(1.0, description="probe loss: image tokens' hidden states predict their grid position")
-    aux_position_layer: int = 2
+    aux_position_layer: int = Field(2, description="decoder layer whose hidden states the position probe reads")
     attention_supervision_weight: float = Field(
         0.5, description="one attention head, at the tokens that emit a box's numbers, is taught to look at the target's image tokens")
-    attention_supervision_layer: int = 3
+    attention_supervision_layer: int = Field(3, description="decoder layer of the supervised attention head")
     attention_supervision_from_step: int = Field(0, description="step at which attention supervision starts")
     colour_binding_weight: float = Field(
         0.0, description="shared colour prototypes at the supervised layer's input: image tokens → their sign's "
         "colour, box-emitting tokens → the named colour (so the pointer head can match the named sign)")
     aux_box_weight: float = Field(1.0, description="probe: the token emitting a box number predicts that coordinate")
-    aux_box_from_step: int = 0
+    aux_box_from_step: int = Field(0, description="step at which the box probe starts")
     aux_token_weight: float = Field(0.5, description="probes: image features predict the sign colour and texture under each token")
-    task_weights: dict[str, float] = Field(default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2, "explore": 0.0,
-                                                                        "zoom_followup": 0.0, "chat_followup": 0.0,
-                                                                        "zoom_after_answer": 0.0})
+    task_weights: dict[str, float] = Field(
+        default_factory=lambda: {"ground": 0.3, "zoom_instruction": 0.15, "read_crop": 0.35, "direct": 0.2, "explore": 0.0,
+                                 "zoom_followup": 0.0, "chat_followup": 0.0, "zoom_after_answer": 0.0},
+        description="how often each pretraining task is drawn")
     multi_turn_every: int = Field(
         0, description="if > 0, every this many steps is a batch of multi-turn tasks only (the others single-turn "
         "only): a two-image row in a batch pads every row to its length, doubling the step's cost")
@@ -71,15 +74,11 @@ class PretrainConfig(BaseModel):
         None, description="with init_from: first give the model this many key/value heads, each a copy of the shared "
         "one it replaces (same outputs), so heads that shared keys can learn their own")
     curriculum_fraction: float = Field(0.3, description="share of steps with large signs, ≤ 2 per scene, one per grounding scene")
-    eval_every: int = 250
-    eval_samples: int = 48
-    checkpoint_every: int = 100
-    threads: int = 2
-    seed: int = 0
-    spec: TinyModelSpec = Field(default_factory=embedded_spec)
+    eval_every: int = Field(250, description="steps between skill probes (grounding, reading, direct)")
+    eval_samples: int = Field(48, description="samples per skill probe")
+    checkpoint_every: int = Field(100, description="steps between checkpoints")
+    threads: int = Field(2, ge=1, description="torch threads")
+    seed: int = Field(0, description="seeds the sample stream (a step's samples depend on seed and step only)")
+    spec: TinyModelSpec = Field(default_factory=embedded_spec, description="the model's architecture (random init)")
     system_prompt: str = Field(COMPACT_SYSTEM_PROMPT, description="written to the model folder's deepeyes_agent.json")
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "PretrainConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls(**{**data, **{k: v for k, v in overrides.items() if v is not None}})

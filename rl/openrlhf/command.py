@@ -14,28 +14,31 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from deepeyes_agent.configs import RunConfig
+from deepeyes_agent.errors import InputError
 
 from ..config import TrainConfig
 from . import AGENT_FILE
 from .settings import ENV_VAR
 
 
-class ClusterConfig(BaseModel):
+class ClusterConfig(RunConfig):
     """Where and how OpenRLHF runs (DeepEyes-7B: 1 node × 8 GPUs, colocated, micro-batches 1–2)."""
 
-    nodes: int = Field(1, ge=1)
-    gpus_per_node: int = Field(8, ge=1)
+    nodes: int = Field(1, ge=1, description="nodes of the Ray cluster")
+    gpus_per_node: int = Field(8, ge=1, description="GPUs per node")
     vllm_tensor_parallel: int = Field(1, ge=1, description="DeepEyes: 1 for 7B, 4 for 32B")
-    vllm_gpu_memory_utilization: float = 0.6
+    vllm_gpu_memory_utilization: float = Field(0.6, description="vLLM's share of each GPU")
     colocate: bool = Field(True, description="actor, reference and vLLM share the GPUs (sleep mode between phases)")
-    zero_stage: int = 3
+    zero_stage: int = Field(3, description="DeepSpeed ZeRO stage")
     train_micro_batch: int = Field(1, ge=1, description="per GPU (DeepEyes 7B: 1 on a single node)")
     rollout_micro_batch: int = Field(2, ge=1, description="per GPU, log-prob passes")
-    gradient_checkpointing: bool = True
-    save_steps: int = 8
+    gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass")
+    save_steps: int = Field(8, description="steps between OpenRLHF checkpoints")
     launcher: Literal["ray-job", "direct"] = Field("ray-job", description="`ray job submit` to an existing cluster, or run on this node")
-    ray_address: str = "http://127.0.0.1:8265"
+    ray_address: str = Field("http://127.0.0.1:8265", description="the Ray dashboard (ray-job)")
     working_dir: Path | None = Field(None, description="uploaded with the job (ray-job only)")
 
 
@@ -44,7 +47,7 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
     gpus = cluster.nodes * cluster.gpus_per_node
     rollouts = cfg.prompts_per_step * cfg.rollouts_per_prompt
     if rollouts // cluster.rollout_micro_batch < gpus:  # OpenRLHF asserts the same after parsing
-        raise ValueError(f"{cfg.prompts_per_step} prompts × {cfg.rollouts_per_prompt} rollouts in micro-batches of "
+        raise InputError(f"{cfg.prompts_per_step} prompts × {cfg.rollouts_per_prompt} rollouts in micro-batches of "
                          f"{cluster.rollout_micro_batch} leave some of the {gpus} actor GPUs without a batch: "
                          "raise prompts_per_step or lower the GPU count")
     args = {

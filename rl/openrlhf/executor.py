@@ -4,7 +4,7 @@ The graph runs on OpenRLHF's engine through :class:`~.engine.EngineBackend`; the
 is scored by the DeepEyes reward (:func:`deepeyes_agent.rl.reward.compute_reward`) and returned in the
 dict OpenRLHF trains on (:func:`~.response.to_openrlhf`).
 
-Rows come from ``deepeyes-agent export-openrlhf``: ``prompt`` is the question text (no chat template:
+Rows come from ``deepeyes-agent openrlhf export``: ``prompt`` is the question text (no chat template:
 the graph builds the DeepEyes prompt itself), ``images`` the image path(s), ``label`` a JSON object
 with the answer (and options when the question has them).
 """
@@ -76,10 +76,10 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         question = str(prompt).replace("<image>", "").strip()
         store = ImageStore()
         graph = create_visual_agent(EngineBackend(llm_engine, hf_tokenizer, sampling_params), processor=hf_tokenizer,
-                                    config=self.agent_config(sampling_params, max_length), store=store)
+                                    config=self.agent_config(sampling_params, max_length), image_store=store)
         state = await graph.ainvoke({"image": first_image(images), "question": question,
                                      "options": list(truth.options) if truth.options else None})
-        traj = Trajectory.model_validate(state["trajectory"])
+        traj = Trajectory.from_state(state)
         # an LLM judge is blocking HTTP with retries: keep it off the engine's event loop
         reward = await asyncio.to_thread(compute_reward, traj, truth, self.judge, self.settings.reward)
         return to_openrlhf(traj, store, reward, hf_tokenizer, prompt=prompt, label=label, images=images,

@@ -1,4 +1,4 @@
-"""``deepeyes-agent train --engine openrlhf``: export the rows, write the agent settings, build the
+"""``deepeyes-agent openrlhf train``: export the rows, write the agent settings, build the
 ``train_ppo_ray`` command, then print it (dry run) or run it."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.state import AgentConfig
 from deepeyes_agent.models import default_model_dir
 
@@ -23,7 +24,7 @@ def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, 
     report = export_openrlhf(cfg.data, dataset, seed=cfg.seed)
     if report.skipped:
         lines = ", ".join(f"line {s['line']}: {s['reason']}" for s in report.skipped[:5])
-        raise ValueError(f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})")
+        raise InputError(f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})")
     agent = AgentConfig.for_model(model, max_turns=cfg.max_turns)
     settings = AgentSettings(agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url,
                              judge_model=cfg.judge_model).write(folder / "agent_settings.json")

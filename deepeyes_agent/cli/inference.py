@@ -1,0 +1,172 @@
+"""Inference commands: ask, view, zoomworld, eval, serve-model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.panel import Panel
+
+from ..eval.runner import EvalConfig
+from ..serving import ServeConfig
+from ..zoom import CoordinateFrame
+from .app import app, console
+from .options import BackendOption, ModelOption, ServedModelOption, ServerUrlOption, config_command
+
+
+@app.command()
+def ask(
+    image: Path = typer.Argument(..., exists=True, dir_okay=False, help="image file"),
+    question: str = typer.Argument(..., help="question about the image"),
+    option: list[str] = typer.Option([], "--option", "-o", help="answer option (repeat for multiple choice)"),
+    model: ModelOption = None,
+    backend: BackendOption = "transformers",
+    server_url: ServerUrlOption = None,
+    served_model: ServedModelOption = None,
+    max_turns: int = typer.Option(5, help="model turns per episode (DeepEyes: 5)"),
+    max_new_tokens: int = typer.Option(256, help="tokens per model turn"),
+    temperature: float = typer.Option(0.0, help="0 = greedy"),
+    seed: int = typer.Option(0, help="sampling seed"),
+    frame: Optional[CoordinateFrame] = typer.Option(None, help="frame of the model's boxes (default: from the model family)"),
+    deepeyes_parity: bool = typer.Option(False, help="treat boxes as original-image pixels, as DeepEyes did"),
+    save_trace: Optional[Path] = typer.Option(None, help="write a picture of the trajectory (PNG)"),
+    save_json: Optional[Path] = typer.Option(None, help="write the trajectory as JSON"),
+) -> None:
+    """Answer QUESTION about IMAGE, zooming in as the model decides; prints every turn."""
+    from ..backends import SamplingParams
+    from ..backends.factory import make_backend
+    from ..graphs import AgentConfig, create_visual_agent
+    from ..images import ImageStore
+    from ..models import resolve_model_dir
+    from ..trace import save_trace as write_trace
+    from ..trajectory import Trajectory
+    from ..zoom import ZoomConfig
+
+    model_dir = resolve_model_dir(model)
+    console.print(f"[dim]model: {model_dir}[/dim]")
+    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1)
+    config = AgentConfig.for_model(model_dir, max_turns=max_turns,
+                                   sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    config.zoom = ZoomConfig(frame=frame or config.zoom.frame, deepeyes_parity=deepeyes_parity)
+    store = ImageStore()
+    agent = create_visual_agent(policy, config=config, image_store=store)
+    traj = Trajectory.from_state(agent.invoke({"image": str(image), "question": question, "options": option or None}))
+    print_trajectory(traj)
+    if save_trace:
+        console.print(f"trace picture: {write_trace(traj, store, save_trace)}")
+    if save_json:
+        save_json.parent.mkdir(parents=True, exist_ok=True)
+        save_json.write_text(json.dumps(traj.model_dump(mode="json"), indent=1))
+        console.print(f"trajectory JSON: {save_json}")
+
+
+@app.command()
+def view(
+    trace: Path = typer.Argument(..., exists=True, dir_okay=False, help="trajectory JSON (ask --save-json, eval --traces)"),
+    out: Optional[Path] = typer.Option(None, help="HTML page to write (default: TRACE with .html)"),
+    png: Optional[Path] = typer.Option(None, help="also write a PNG picture (default: TRACE with .png)"),
+    images: Optional[Path] = typer.Option(None, help="image store holding the trace's sha256 references (default: the user's store)"),
+) -> None:
+    """A self-contained HTML page (and a PNG) of one trajectory: boxes on the image, crops, thoughts, answer."""
+    from ..images import ImageStore
+    from ..viewer import write_view
+
+    page = write_view(trace, out or trace.with_suffix(".html"), ImageStore(images), png or trace.with_suffix(".png"))
+    console.print(f"page: {page}\npicture: {png or trace.with_suffix('.png')}")
+
+
+@app.command()
+def zoomworld(
+    out_dir: Path = typer.Argument(..., help="folder for zoomworld.jsonl and images/"),
+    n: int = typer.Option(500, "--n", help="rows to write"),
+    seed: int = typer.Option(0, help="any seed gives a fresh, valid set"),
+    attribute_share: float = typer.Option(0.7, help="share of attribute (zoom-needing) questions"),
+) -> None:
+    """Write a zoom-world benchmark (V*-style rows with ground-truth boxes)."""
+    from ..data.zoomworld import generate
+
+    path = generate(out_dir, n, seed, attribute_share=attribute_share)
+    console.print(f"wrote {n} rows to {path}")
+
+
+@config_command(app, EvalConfig, name="eval")
+def evaluate(cfg: EvalConfig, model: ModelOption = None, backend: BackendOption = "transformers",
+             server_url: ServerUrlOption = None, served_model: ServedModelOption = None) -> None:
+    """Evaluate a model on benchmark rows through the agent graph; writes rows.jsonl + summary.json, prints the summary."""
+    from rich.progress import Progress
+
+    from ..backends import SamplingParams
+    from ..backends.factory import make_backend
+    from ..eval.rows import load_rows
+    from ..eval.runner import run_eval
+    from ..graphs import AgentConfig
+    from ..models import resolve_model_dir
+
+    model_dir = resolve_model_dir(model)
+    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model,
+                          concurrency=cfg.concurrency, max_images=cfg.max_turns + 1)
+    agent = AgentConfig.for_model(model_dir, max_turns=cfg.max_turns, sampling=SamplingParams(
+        max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed))
+    n_rows = len(load_rows(cfg.data)[0])
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"eval {cfg.mode}", total=min(n_rows, cfg.limit or n_rows) * cfg.samples)
+        try:
+            summary = run_eval(cfg, policy, agent, progress=lambda: bar.advance(task))
+        except ConnectionError as exc:  # the backend went away (e.g. BackendUnavailable naming the server)
+            typer.echo(f"error: {exc} — finished rows are kept in {cfg.out / 'rows.jsonl'}: rerun with --resume "
+                       "once the backend is back", err=True)
+            raise typer.Exit(3) from exc
+    console.print_json(json.dumps({k: v for k, v in summary.items() if k != "skipped"}))
+    if summary["skipped"]:
+        console.print(f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {cfg.out / 'summary.json'})")
+
+
+@config_command(app, ServeConfig, name="serve-model", skip={"model"})
+def serve_model(cfg: ServeConfig, model: ModelOption = None,
+                print_only: bool = typer.Option(False, "--print", help="print the vLLM command instead of running it")) -> None:
+    """Serve a model folder with vLLM (OpenAI-compatible + token-in/token-out) for --server-url."""
+    import shlex
+    import subprocess
+
+    from ..models import resolve_model_dir
+    from ..serving import server_command, server_env
+
+    cfg = cfg.model_copy(update={"model": resolve_model_dir(model)})
+    cmd = server_command(cfg)
+    if print_only:
+        typer.echo(shlex.join(cmd))
+        return
+    console.print(f"serving {cfg.model} as {cfg.name!r} at {cfg.url} (use --server-url {cfg.url})")
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=server_env(cfg)))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def print_trajectory(traj) -> None:
+    obs = iter(traj.observations)
+    for i, action in enumerate(traj.actions, 1):
+        body = []
+        if action.think:
+            body.append(f"[bold]think[/bold]: {action.think}")
+        if action.tool_call:
+            body.append(f"[bold]tool call[/bold]: {json.dumps(action.tool_call)[:300]}")
+        if action.answer is not None:
+            body.append(f"[bold green]answer[/bold green]: {action.answer}")
+        if not body:
+            body.append(f"[dim]raw[/dim]: {action.text[:300]!r}")
+        if action.format_errors:
+            body.append(f"[yellow]format[/yellow]: {'; '.join(action.format_errors)}")
+        o = next(obs, None) if action.tool_call else None
+        if o is not None and o.image is not None:
+            x1, y1, x2, y2 = o.box_original
+            body.append(f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)")
+        elif o is not None:
+            body.append(f"[red]tool error[/red]: {o.error} ({o.reason})")
+        console.print(Panel("\n".join(body), title=f"turn {i} · {len(action.token_ids)} tokens · {action.finish_reason}"))
+    console.print(
+        f"[bold]answer[/bold]: {traj.answer!r}  stop: {traj.stop_reason}  turns: {traj.turns}  "
+        f"crops: {traj.crops}  tool errors: {traj.tool_errors}"
+    )
