@@ -21,7 +21,7 @@ import torch
 from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.backends.base import GenerationRequest
 from deepeyes_agent.data.zoomworld import PATTERNS
-from deepeyes_agent.judge import chosen_option
+from deepeyes_agent.answer_match import chosen_option
 from deepeyes_agent.models import default_model_dir
 from deepeyes_agent.parser import parse_turn
 from deepeyes_agent.pretrain.batch import encode

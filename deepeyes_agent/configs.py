@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -32,7 +32,9 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 
 class RunConfig(BaseModel):
-    """A configuration that loads from YAML, with overrides."""
+    """A configuration that loads from YAML, with overrides. An unknown setting is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides):

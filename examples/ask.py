@@ -7,7 +7,7 @@ graph, prompt protocol and zoom tool stay the same.
 from pathlib import Path
 
 from deepeyes_agent import AgentConfig, ImageStore, SamplingParams, Trajectory, create_visual_agent
-from deepeyes_agent.trace import save_trace
+from deepeyes_agent.picture import save_picture
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     print(f"turns: {traj.turns}, crops: {traj.crops}, tool errors: {traj.tool_errors}, stop: {traj.stop_reason}")
     for obs in traj.observations:
         print(f"  zoom: model box {obs.box_model} -> original {obs.box_original} {obs.error or ''}")
-    print(f"trace picture: {save_trace(traj, store, Path('out') / 'ask_trace.png')}")
+    print(f"trace picture: {save_picture(traj, store, Path('out') / 'ask_trace.png')}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def _emit(event: dict) -> None:
         pass
 
 
-class _Episode:
+class _Nodes:
     """The node functions; they close over the policy (a token backend with its prompt builder, or a
     chat model), the image store and the config."""
 
@@ -299,11 +299,11 @@ def create_visual_agent(
     if isinstance(model, BaseChatModel):
         config = config or AgentConfig()
         image_processor = getattr(processor, "image_processor", processor)
-        episode = _Episode(None, None, config, image_store, name, chat=ChatPolicy(model, config.system_prompt, image_store),
+        nodes = _Nodes(None, None, config, image_store, name, chat=ChatPolicy(model, config.system_prompt, image_store),
                            image_processor=image_processor, approve_zooms=approve_zooms, inputs=inputs)
     elif callable(getattr(model, "agenerate", None)) and hasattr(model, "processor"):
         config = _folder_config(getattr(model, "model_dir", None), config)
-        episode = _Episode(model, PromptBuilder(processor or model.processor, config.system_prompt),
+        nodes = _Nodes(model, PromptBuilder(processor or model.processor, config.system_prompt),
                            config, image_store, name, approve_zooms=approve_zooms, inputs=inputs)
     else:
         raise TypeError(f"model must be a model folder, a token-level backend or a LangChain chat model, "
@@ -311,10 +311,10 @@ def create_visual_agent(
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)
-    graph.add_node("prepare", episode.prepare)
-    graph.add_node("policy", RunnableLambda(episode.policy, afunc=episode.apolicy, name="policy"))
-    graph.add_node("zoom", episode.zoom)
-    graph.add_node("finish", episode.finish)
+    graph.add_node("prepare", nodes.prepare)
+    graph.add_node("policy", RunnableLambda(nodes.policy, afunc=nodes.apolicy, name="policy"))
+    graph.add_node("zoom", nodes.zoom)
+    graph.add_node("finish", nodes.finish)
     graph.add_edge(START, "prepare")
     graph.add_edge("prepare", "policy")
     graph.add_conditional_edges("policy", _after_policy, ["zoom", "finish"])

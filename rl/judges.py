@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from deepeyes_agent.judge import chosen_option, exact_correct
+from deepeyes_agent.answer_match import chosen_option, exact_correct
 
 
 class JudgeError(RuntimeError):

@@ -11,7 +11,7 @@ from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.eval.rows import EvalRow, RowError, load_rows, order_options, resolve_inside
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 from deepeyes_agent.graphs import AgentConfig
-from deepeyes_agent.judge import chosen_option
+from deepeyes_agent.answer_match import chosen_option
 
 
 def _row(i: int) -> EvalRow:

@@ -25,7 +25,8 @@ def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "deepeyes_agent/graphs/visual_agent.py" in names
     assert "deepeyes_agent/rl/__init__.py" in names
-    assert not any(n.startswith(("graphs/", "rl/", "tests/", "examples/")) for n in names)
+    assert not any(n.startswith(("graphs/", "rl/", "tests/", "examples/", "recipes/")) for n in names)
+    assert not any(n.endswith((".yaml", ".yml")) for n in names), "research recipes stay out of the wheel"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "deepeyes-agent = deepeyes_agent.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

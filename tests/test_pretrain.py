@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -55,6 +56,27 @@ def test_config_round_trips_yaml(tmp_path):
     path.write_text(yaml.safe_dump({"steps": 7, "lr": 0.01}))
     cfg = PretrainConfig.from_yaml(path, out=tmp_path)
     assert cfg.steps == 7 and cfg.lr == 0.01 and set(cfg.task_weights) == set(TASKS)
+
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "embedded_model"
+
+
+def test_the_embedded_models_recipe_is_a_chain_of_stages():
+    """Each stage file loads (extends: resolved, unknown keys refused) and starts from the one before it."""
+    stages = sorted(RECIPE.glob("stage*.yaml"))
+    assert len(stages) >= 10
+    configs = [PretrainConfig.from_yaml(path, out=f"runs/embedded/{path.stem}") for path in stages]
+    assert configs[0].init_from is None
+    for before, cfg in zip(configs, configs[1:]):
+        assert cfg.init_from == before.out / "checkpoint"
+    assert all(c.box_grid == 14 for c in configs)  # from base.yaml, through continue.yaml
+
+
+def test_a_config_file_with_an_unknown_setting_is_refused(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("stpes: 7\n")
+    with pytest.raises(ValueError, match="stpes"):
+        PretrainConfig.from_yaml(path, out=tmp_path)
 
 
 def test_no_sample_holds_the_question_zoom_crop_answer_chain():

@@ -17,7 +17,7 @@ from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.cli import app
 from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.trace import BOX_COLOURS
+from deepeyes_agent.picture import BOX_COLOURS
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def ask(
     from ..graphs import AgentConfig, create_visual_agent
     from ..images import ImageStore
     from ..models import resolve_model_dir
-    from ..trace import save_trace as write_trace
+    from ..picture import save_picture
     from ..trajectory import Trajectory
     from ..zoom import ZoomConfig
 
@@ -55,7 +55,7 @@ def ask(
     traj = Trajectory.from_state(agent.invoke({"image": str(image), "question": question, "options": option or None}))
     print_trajectory(traj)
     if save_trace:
-        console.print(f"trace picture: {write_trace(traj, store, save_trace)}")
+        console.print(f"trace picture: {save_picture(traj, store, save_trace)}")
     if save_json:
         save_json.parent.mkdir(parents=True, exist_ok=True)
         save_json.write_text(json.dumps(traj.model_dump(mode="json"), indent=1))
@@ -71,9 +71,9 @@ def view(
 ) -> None:
     """A self-contained HTML page (and a PNG) of one trajectory: boxes on the image, crops, thoughts, answer."""
     from ..images import ImageStore
-    from ..viewer import write_view
+    from ..page import write_page
 
-    page = write_view(trace, out or trace.with_suffix(".html"), ImageStore(images), png or trace.with_suffix(".png"))
+    page = write_page(trace, out or trace.with_suffix(".html"), ImageStore(images), png or trace.with_suffix(".png"))
     console.print(f"page: {page}\npicture: {png or trace.with_suffix('.png')}")
 
 

@@ -20,11 +20,11 @@ from pydantic import Field
 from ..configs import RunConfig
 from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
 from ..images import ImageError, ImageStore, load_image
-from ..judge import chosen_option
-from ..pretrain.skills import contains, iou, parse_box, tight_hit
+from ..answer_match import chosen_option
 from ..prompts import PromptBuilder
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
+from .boxes import contains, iou, parse_box, tight_hit
 from .rows import EvalRow, load_rows, order_options
 
 Mode = Literal["tool", "direct", "oracle", "ground"]
@@ -86,15 +86,15 @@ async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: Imag
     return {**_score_trajectory(row, Trajectory.from_state(out)), "_trajectory": out["trajectory"]}
 
 
-def write_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore) -> Path:
+def save_row_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore) -> Path:
     """``folder/<id>.json`` (trajectory + judgement) and ``folder/<id>.html`` (the viewer page)."""
-    from ..viewer import write_view
+    from ..page import write_page
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{rec['id']}-seed{rec['seed']}.json"
     judgement = {k: rec[k] for k in ("correct", "chosen", "answer_index", "iou", "zoom_hit") if k in rec}
     path.write_text(json.dumps({"trajectory": trajectory, "reward": judgement}))
-    return write_view(path, path.with_suffix(".html"), store)
+    return write_page(path, path.with_suffix(".html"), store)
 
 
 async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_tokens: int) -> dict:
@@ -211,7 +211,7 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
                 rec = {"id": row.id, "line": row.line, "seed": seed, "category": row.category,
                        "options": list(row.options), "answer_index": row.answer_index, **res}
                 if trajectory is not None and k == 0 and index[row.line] < cfg.traces:
-                    write_trace(cfg.out / "traces", rec, trajectory, store)
+                    save_row_trace(cfg.out / "traces", rec, trajectory, store)
                 records[index[row.line]] = rec
                 f.write(json.dumps(rec) + "\n")
                 f.flush()

@@ -24,7 +24,7 @@ def embedded_spec() -> TinyModelSpec:
         # Tried and dropped: sections (2, 2, 12) with base 5e4 and 5 KV heads, meant to leave position-free
         # pairs for matching a colour across the prompt — after 1,300 steps x was tracked worse (slope 0.21
         # vs 0.89) and the named sign was still boxed at chance among 2–3. What made the model pick the named
-        # sign was the colour binding loss (colour_binding_weight; see the model's RECIPE.md).
+        # sign was the colour binding loss (colour_binding_weight; see recipes/embedded_model/RECIPE.md).
         rope_theta=100.0,
     )
 

@@ -7,47 +7,20 @@ through the same backend protocol the agent uses.
 from __future__ import annotations
 
 import random
-import re
 
 from ..backends.base import GenerationRequest, SamplingParams
-from ..judge import chosen_option
+from ..eval.boxes import contains, iou, parse_box, tight_hit
+from ..answer_match import chosen_option
 from ..parser import parse_turn
 from ..prompts import PromptBuilder
 from ..zoom import ViewGeometry
 from .tasks import make_sample
-
-_BOX_RE = re.compile(r'"bbox_2d"\s*:\s*\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]')
-
 
 def view_size_fn(image_processor):
     def view_size(width: int, height: int) -> tuple[int, int]:
         g = ViewGeometry.for_image(width, height, image_processor)
         return g.view_width, g.view_height
     return view_size
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def contains(outer, inner) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
-
-
-def tight_hit(box, target, max_area_ratio: float = 9.0) -> bool:
-    """The box contains the whole target and is at most ``max_area_ratio`` × its area (≤ 3× per side):
-    a zoom that can still be read, unlike a box around the whole image."""
-    area = lambda b: max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])  # noqa: E731
-    return contains(box, target) and area(box) <= max_area_ratio * area(target)
-
-
-def parse_box(text: str) -> list[float] | None:
-    m = _BOX_RE.search(text)
-    return [float(v) for v in m.groups()] if m else None
 
 
 def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, system_prompt: str | None = None,

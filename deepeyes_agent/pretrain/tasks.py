@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..data.zoomworld import COLOURS, Scene, make_scene, questions, render_scene
+from ..data.zoomworld import Scene, make_scene, questions, render_scene
 from ..protocol import TOOL_NAME
 from ..zoom import CoordinateFrame, ViewGeometry, ZoomConfig, map_box, validate_box
 
@@ -115,6 +115,113 @@ def _zoom_target(label: str, box) -> str:
     return _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
 
 
+@dataclass
+class _Draw:
+    """What every task draws first, in this order: the scene, its rendering, the model's view size, one sign."""
+
+    rng: random.Random
+    scene: Scene
+    img: Image.Image
+    vw: int
+    vh: int
+    sign: object
+    options: dict
+
+    @property
+    def label(self) -> str:
+        return f"the {self.sign.colour} sign"
+
+    def box(self, sign) -> list[int]:
+        """The target box of a zoom or grounding answer: ``sign`` grown by ``ground_margin``, snapped outward."""
+        o = self.options
+        return snap_outward(view_box(sign.box, self.scene, self.vw, self.vh, o["ground_margin"]), o["box_grid"], self.vw, self.vh)
+
+    def box_truth(self, box, sign) -> dict:
+        return {"box": box, "view": [self.vw, self.vh], "colour": sign.colour, "sign": view_box(sign.box, self.scene, self.vw, self.vh)}
+
+
+def _ground(d: _Draw, task: str = "ground") -> PretrainSample:
+    box = d.box(d.sign)
+    text = d.rng.choice([f"Locate {d.label}.", f"Where is {d.label}? Give its bbox_2d.", f"Find {d.label} in the image."])
+    target = _think(f"I look for {d.label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{d.label}"}}</answer>'
+    return PretrainSample(task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene))
+
+
+def _zoom_on_instruction(d: _Draw, task: str = "zoom_instruction") -> PretrainSample:
+    box = d.box(d.sign)
+    text, target = _zoom_instruction(d.rng, d.label), _zoom_target(d.label, box)
+    return PretrainSample(task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene))
+
+
+def _zoom_followup(d: _Draw) -> PretrainSample:
+    """The tool loop on an instruction: the call, the tool's crop, its description."""
+    sample = _zoom_on_instruction(d, "zoom_followup")
+    sample.followups.append(_tool_followup(d.img, d.scene, d.sign, d.label, sample.truth["box"], d.vw, d.vh,
+                                           d.options["crop_reply"]))
+    return sample
+
+
+def _grounding_then_chat(d: _Draw) -> PretrainSample:
+    """A grounding exchange, then a user turn with a crop and a question about it."""
+    sample = _ground(d, "chat_followup")
+    sample.followups.append(_chat_followup(d.rng, d.img, d.scene, d.options["crop_margin"]))
+    return sample
+
+
+def _explore(d: _Draw) -> PretrainSample:
+    """The exploration prior an instruction-tuned VLM brings: now and then a question (of EITHER kind, needed
+    or not) is met with a zoom on its target — never followed by a crop and an answer."""
+    qs = questions(d.scene, d.rng)
+    pick = [q for q in qs if q[3] == d.rng.choice(["attribute", "relative_position"])]
+    q, options, _, _, target_sign = d.rng.choice(pick or qs)
+    box = d.box(target_sign)
+    target = _zoom_target(f"the {target_sign.colour} sign", box)
+    return PretrainSample("explore", d.img, q, options, target, [box_text(box)], d.box_truth(box, target_sign),
+                          regions_in(d.scene))
+
+
+def _answer(task: str, img: Image.Image, q: str, options: list[str], answer_index: int, reason: str, regions) -> PretrainSample:
+    # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
+    answer = options[answer_index]
+    return PretrainSample(task, img, q, options, _think(reason) + f"<answer>{answer}</answer>", [f"<answer>{answer}"],
+                          {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
+                          regions)
+
+
+def _read_crop(d: _Draw) -> PretrainSample:
+    q, options, answer_index, _, target_sign = d.rng.choice([q for q in questions(d.scene, d.rng) if q[3] == "attribute"])
+    crop, bounds = crop_around(d.img, target_sign.box, d.rng, d.options["crop_margin"], jitter=0.12)
+    return _answer("read_crop", crop, q, options, answer_index, f"I read the pattern on the {target_sign.colour} sign.",
+                   regions_in(d.scene, bounds[:2]))
+
+
+def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
+    """A question answered from the full view: relative position is answerable; an attribute question is not
+    (its label teaches the prior)."""
+    qs = questions(d.scene, d.rng)
+    pick = [q for q in qs if q[3] == "relative_position"] if d.rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
+    q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
+    reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+    return _answer(task, d.img, q, options, answer_index, reason, regions_in(d.scene)), target_sign
+
+
+def _zoom_after_answer(d: _Draw) -> PretrainSample:
+    """A question answered directly; then the user asks for a zoom: the call, the crop, its description."""
+    sample, asked_about = _direct(d, "zoom_after_answer")
+    o = d.options
+    sample.followups.extend(_zoom_later(d.rng, d.img, d.scene, asked_about, d.vw, d.vh, o["ground_margin"], o["box_grid"],
+                                        o["crop_reply"]))
+    return sample
+
+
+_BUILDERS = {
+    "ground": _ground, "zoom_instruction": _zoom_on_instruction, "read_crop": _read_crop,
+    "direct": lambda d: _direct(d)[0], "explore": _explore, "zoom_followup": _zoom_followup,
+    "chat_followup": _grounding_then_chat, "zoom_after_answer": _zoom_after_answer,
+}
+assert set(_BUILDERS) == set(TASKS)
+
+
 def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
                 crop_margin=(1.1, 2.0), ground_margin: float = 1.5, box_grid: int = 1,
                 single_sign_grounding: bool = False, crop_reply: str = "sentence") -> PretrainSample:
@@ -128,51 +235,8 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     img = render_scene(scene)
     vw, vh = view_size(scene.width, scene.height)
     sign = rng.choice(scene.signs)
-    label = f"the {sign.colour} sign"
-    if task in ("ground", "zoom_instruction", "zoom_followup", "chat_followup"):
-        box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-        if task in ("ground", "chat_followup"):
-            text = rng.choice([f"Locate {label}.", f"Where is {label}? Give its bbox_2d.", f"Find {label} in the image."])
-            target = _think(f"I look for {label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{label}"}}</answer>'
-        else:
-            text, target = _zoom_instruction(rng, label), _zoom_target(label, box)
-        sample = PretrainSample(task, img, text, None, target, [box_text(box)], {"box": box, "view": [vw, vh], "colour": sign.colour,
-                                                                            "sign": view_box(sign.box, scene, vw, vh)},
-                                regions_in(scene))
-        if task == "zoom_followup":
-            sample.followups.append(_tool_followup(img, scene, sign, label, box, vw, vh, crop_reply))
-        elif task == "chat_followup":
-            sample.followups.append(_chat_followup(rng, img, scene, crop_margin))
-        return sample
-    qs = questions(scene, rng)
-    if task == "explore":
-        # the exploration prior an instruction-tuned VLM brings: now and then a question (of EITHER kind,
-        # needed or not) is met with a zoom on its target — never followed by a crop and an answer
-        pick = [q for q in qs if q[3] == rng.choice(["attribute", "relative_position"])]
-        q, options, _, _, target_sign = rng.choice(pick or qs)
-        box = snap_outward(view_box(target_sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-        target = _zoom_target(f"the {target_sign.colour} sign", box)
-        return PretrainSample(task, img, q, options, target, [box_text(box)],
-                              {"box": box, "view": [vw, vh], "colour": target_sign.colour,
-                               "sign": view_box(target_sign.box, scene, vw, vh)}, regions_in(scene))
-    if task == "read_crop":
-        q, options, answer_index, _, target_sign = rng.choice([q for q in qs if q[3] == "attribute"])
-        img, bounds = crop_around(img, target_sign.box, rng, crop_margin, jitter=0.12)
-        reason = f"I read the pattern on the {target_sign.colour} sign."
-    else:  # direct (also zoom_after_answer's first turn): relative position is answerable; an attribute
-        # question is not (its label teaches the prior)
-        pick = [q for q in qs if q[3] == "relative_position"] if rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
-        q, options, answer_index, _, target_sign = rng.choice(pick or qs)
-        reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
-    # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
-    answer = options[answer_index]
-    target = _think(reason) + f"<answer>{answer}</answer>"
-    sample = PretrainSample(task, img, q, options, target, [f"<answer>{answer}"],
-                            {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
-                            regions_in(scene, bounds[:2] if task == "read_crop" else (0, 0)))
-    if task == "zoom_after_answer":  # the question is answered (directly); then the user asks for a zoom
-        sample.followups.extend(_zoom_later(rng, img, scene, target_sign, vw, vh, ground_margin, box_grid, crop_reply))
-    return sample
+    options = {"crop_margin": crop_margin, "ground_margin": ground_margin, "box_grid": box_grid, "crop_reply": crop_reply}
+    return _BUILDERS[task](_Draw(rng, scene, img, vw, vh, sign, options))
 
 
 def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int,
@@ -212,7 +276,3 @@ def _chat_followup(rng: random.Random, img: Image.Image, scene: Scene, crop_marg
     answer = options[answer_index]
     reply = _think(f"I read the pattern on the {sign.colour} sign.") + f"<answer>{answer}</answer>"
     return Followup("user", crop, reply, [f"<answer>{answer}"], regions_in(scene, bounds[:2]), q, options)
-
-
-def colours() -> list[str]:
-    return list(COLOURS)

@@ -22,75 +22,11 @@ from ..models import write_agent_defaults
 from ..models.processor import load_processor
 from ..models.tiny import build_tiny_model, ordinal_number_embeddings, with_kv_heads
 from ..prompts import PromptBuilder
-from .batch import COLOUR_CLASSES, PATTERN_CLASSES, box_queries, collate, first_image_offsets, grid_targets, token_labels
+from .batch import collate
 from .config import PretrainConfig
+from .losses import Probes, auxiliary_losses
 from .skills import probe_skills, view_size_fn
 from .tasks import MULTI_TURN_TASKS, make_sample
-
-class Probes(torch.nn.Module):
-    """Auxiliary linear probes (discarded after pretraining): grid position from the LLM's image-token
-    states; sign colour and texture from the image features the merger feeds the LLM."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.position = torch.nn.Linear(hidden, 2)
-        self.box = torch.nn.Linear(hidden, 4)  # at the k-th number-emitting token: the k-th box coordinate
-        self.colour = torch.nn.Linear(hidden, len(COLOUR_CLASSES))
-        self.pattern = torch.nn.Linear(hidden, len(PATTERN_CLASSES))
-        self.colour_proto = torch.nn.Parameter(torch.randn(len(COLOUR_CLASSES), hidden))  # colour_binding's
-
-
-def attention_to_target(cfg: PretrainConfig, boxes, batch, attentions, merge: int, colour_labels):
-    """−log of the attention mass head 0 of one layer puts on the target sign's image tokens, at the
-    positions that emit the box's numbers: a pointer to what the box must surround."""
-    layer = attentions[cfg.attention_supervision_layer]  # (batch, heads, query, key)
-    offsets = first_image_offsets(batch, merge)
-    losses = []
-    for row, queries, image_pos in boxes:  # single-image rows
-        colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
-        cells = colour_labels[offsets[row]:offsets[row + 1]]
-        keys = [p for p, c in zip(image_pos, cells.tolist()) if c == colour]
-        if not keys or not queries:
-            continue
-        mass = layer[row, 0][queries][:, keys].sum(-1)
-        losses.append(-torch.log(mass + 1e-6).mean())
-    return torch.stack(losses).mean() if losses else None
-
-
-def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: "Probes"):
-    """Shared colour prototypes at the supervised attention layer's input (``x``: what its queries and keys
-    are computed from): each image token must project onto its sign's colour ("none" off signs) and each
-    box-emitting token onto the colour the prompt named, against unit-norm prototypes. The colour then has
-    to be a large part of both representations, in the same directions, so one head can match them: without
-    it the named colour at the box tokens is linearly decodable only after standardising (its directions have
-    ~1 % of the variance) and the pointer head never learned to pick the named sign among 2–3."""
-    protos = F.normalize(probe.colour_proto, dim=-1)
-    loss = F.cross_entropy(x[image_positions] @ protos.T, colour_labels)
-    queries, named = [], []
-    for row, positions, _ in boxes:
-        colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
-        queries += [x[row, p] for p in positions]
-        named += [colour] * len(positions)
-    if queries:
-        loss = loss + F.cross_entropy(torch.stack(queries) @ protos.T, torch.tensor(named))
-    return loss
-
-
-def box_regression(boxes, batch, last_hidden, probe: "Probes"):
-    """MSE of the k-th box coordinate (normalised by the view size) read linearly from the final hidden
-    state at the token that emits it: the target's position must reach the emitting token precisely."""
-    preds, targets = [], []
-    for row, queries, _ in boxes:
-        truth = batch.samples[row].truth
-        vw, vh = truth["view"]
-        norm = [truth["box"][0] / vw, truth["box"][1] / vh, truth["box"][2] / vw, truth["box"][3] / vh]
-        for k, q in enumerate(queries[:4]):
-            preds.append(torch.sigmoid(probe.box(last_hidden[row, q]))[k])
-            targets.append(norm[k])
-    if not preds:
-        return None
-    return F.mse_loss(torch.stack(preds), torch.tensor(targets))
-
 
 def sample_options(cfg: PretrainConfig) -> dict:
     """How targets are written (shared by the training stream and the skill probes)."""
@@ -149,45 +85,54 @@ def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cf
     return save_atomically(out, write, str(step))
 
 
-def run(cfg: PretrainConfig, *, log=print) -> Path:
-    torch.set_num_threads(cfg.threads)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
-    resume = latest(cfg.out)
-    carried_probes = None
-    if resume:
-        from transformers import AutoModelForImageTextToText
+def load_or_init(cfg: PretrainConfig):
+    """The model and processor to train, the trainer state to resume (or None), its step, and probes carried
+    over from the stage this one continues: from the run's own checkpoint, from ``init_from``, or from scratch."""
+    from transformers import AutoModelForImageTextToText
 
+    resume = latest(cfg.out)
+    if resume:
         model = AutoModelForImageTextToText.from_pretrained(resume, dtype=torch.float32)
         processor = load_processor(resume, image_backend="pil")  # the recipe's processor (build_tiny_model)
         state = torch.load(resume / "trainer_state.pt", weights_only=True)
-        start = state["step"]
-    elif cfg.init_from:
-        from transformers import AutoModelForImageTextToText
-
-        torch.manual_seed(cfg.seed)
+        return model, processor, state, state["step"], None
+    torch.manual_seed(cfg.seed)
+    if cfg.init_from:
         model = AutoModelForImageTextToText.from_pretrained(cfg.init_from, dtype=torch.float32)
         if cfg.kv_heads:
             model = with_kv_heads(model, cfg.kv_heads)
         processor = load_processor(cfg.init_from, image_backend="pil")
-        state, start = None, 0
         previous = Path(cfg.init_from) / "trainer_state.pt"  # a run's checkpoint (an exported model has none)
-        if cfg.carry_probes and previous.exists():
-            carried_probes = torch.load(previous, weights_only=True)["probe"]
-    else:
-        torch.manual_seed(cfg.seed)
-        model, processor = build_tiny_model(None, cfg.spec)
-        with torch.no_grad():
-            model.model.visual.merger.mlp[2].weight.mul_(cfg.merger_init_scale)
-        ordinal_number_embeddings(model, processor.tokenizer)
-        state, start = None, 0
+        carried = torch.load(previous, weights_only=True)["probe"] if cfg.carry_probes and previous.exists() else None
+        return model, processor, None, 0, carried
+    model, processor = build_tiny_model(None, cfg.spec)
+    with torch.no_grad():
+        model.model.visual.merger.mlp[2].weight.mul_(cfg.merger_init_scale)
+    ordinal_number_embeddings(model, processor.tokenizer)
+    return model, processor, None, 0, None
+
+
+def lm_loss_per_token(model, out, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token cross-entropy (only where the sample has a target: most tokens are prompt) and the targets' weights."""
+    w = batch.weights[:, 1:]
+    keep = w > 0
+    logits = model.lm_head(out.last_hidden_state[:, :-1][keep]).float()
+    ce = torch.zeros_like(w)
+    ce[keep] = F.cross_entropy(logits, batch.input_ids[:, 1:][keep], reduction="none")
+    return ce, w
+
+
+def run(cfg: PretrainConfig, *, log=print) -> Path:
+    torch.set_num_threads(cfg.threads)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
+    model, processor, state, start, carried_probes = load_or_init(cfg)
     layers = model.config.text_config.num_hidden_layers
     if cfg.attention_supervision_layer >= layers or cfg.aux_position_layer > layers:
         raise ValueError(f"the model has {layers} layers: attention_supervision_layer and aux_position_layer must fit")
     if cfg.attention_supervision_weight > 0:
         model.set_attn_implementation("eager")  # attention weights are needed
-    hidden = model.config.text_config.hidden_size
-    probe = Probes(hidden)
+    probe = Probes(model.config.text_config.hidden_size)
     if carried_probes:  # the auxiliary losses go on where the last stage left them
         probe.load_state_dict(carried_probes, strict=False)  # (a probe added since starts fresh)
     optimizer = _optimizer(cfg, model, probe)
@@ -211,45 +156,13 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                           mm_token_type_ids=batch.mm_token_type_ids, output_hidden_states=True,
                           output_attentions=supervise, **batch.vision)
-        w = batch.weights[:, 1:]
-        keep = w > 0  # the LM head only where there is a target: most tokens are prompt
-        logits = model.lm_head(out.last_hidden_state[:, :-1][keep]).float()
-        ce = torch.zeros_like(w)
-        ce[keep] = F.cross_entropy(logits, batch.input_ids[:, 1:][keep], reduction="none")
+        ce, w = lm_loss_per_token(model, out, batch)
         lm_loss = (ce * w).sum() / w.sum()
+        terms, aux_record = auxiliary_losses(cfg, step, model, out, batch, builder, probe, merge, supervise)
         loss = lm_loss
-        record = {"step": step + 1, "lm_loss": lm_loss.item()}
-        image_positions = batch.input_ids == builder.image_token_id
-        if cfg.aux_position_weight > 0:
-            h = out.hidden_states[cfg.aux_position_layer][image_positions]
-            aux = F.mse_loss(torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge))
-            loss = loss + cfg.aux_position_weight * aux
-            record["aux_position_loss"] = aux.item()
-        colour_t, pattern_t = token_labels(batch, merge)
-        boxes = box_queries(builder, batch)  # (row, box-emitting positions, image positions) of grounding rows
-        if supervise:
-            att = attention_to_target(cfg, boxes, batch, out.attentions, merge, colour_t)
-            if att is not None:
-                loss = loss + cfg.attention_supervision_weight * att
-                record["attention_supervision_loss"] = att.item()
-        if cfg.aux_box_weight > 0 and step >= cfg.aux_box_from_step:
-            box = box_regression(boxes, batch, out.last_hidden_state, probe)
-            if box is not None:
-                loss = loss + cfg.aux_box_weight * box
-                record["aux_box_loss"] = box.item()
-        if cfg.colour_binding_weight > 0:
-            layer = model.model.language_model.layers[cfg.attention_supervision_layer]
-            x = layer.input_layernorm(out.hidden_states[cfg.attention_supervision_layer])
-            binding = colour_binding(boxes, batch, x, image_positions, colour_t, probe)
-            loss = loss + cfg.colour_binding_weight * binding
-            record["colour_binding_loss"] = binding.item()
-        if cfg.aux_token_weight > 0:  # the image features themselves must tell colours and textures apart
-            feats = out.hidden_states[0][image_positions]
-            aux_c = F.cross_entropy(probe.colour(feats), colour_t)
-            labelled = pattern_t != -100  # patterns are labelled in crops only; a batch may hold none
-            aux_p = F.cross_entropy(probe.pattern(feats[labelled]), pattern_t[labelled]) if labelled.any() else feats.sum() * 0
-            loss = loss + cfg.aux_token_weight * (aux_c + aux_p)
-            record["aux_colour_loss"], record["aux_pattern_loss"] = aux_c.item(), aux_p.item()
+        for term in terms:
+            loss = loss + term
+        record = {"step": step + 1, "lm_loss": lm_loss.item(), **aux_record}
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         record["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip))

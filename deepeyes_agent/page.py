@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from .images import ImageStore, png_base64
-from .trace import BOX_COLOURS
+from .picture import BOX_COLOURS
 from .trajectory import ActionSegment, Trajectory
 
 _STYLE = """
@@ -84,13 +84,13 @@ def load_trace(path: str | Path) -> tuple[Trajectory, dict | None]:
     return Trajectory.model_validate(data), None
 
 
-def write_view(trace: str | Path, out_html: str | Path, store: ImageStore, out_png: str | Path | None = None) -> Path:
-    from .trace import save_trace
+def write_page(trace: str | Path, out_html: str | Path, store: ImageStore, out_png: str | Path | None = None) -> Path:
+    from .picture import save_picture
 
     traj, reward = load_trace(trace)
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(trajectory_html(traj, store, reward=reward, title=Path(trace).name))
     if out_png:
-        save_trace(traj, store, out_png)
+        save_picture(traj, store, out_png)
     return out_html

@@ -12,7 +12,7 @@ from .trajectory import Trajectory
 BOX_COLOURS = [(230, 40, 40), (40, 160, 240), (250, 170, 0), (160, 60, 220), (20, 180, 90)]
 
 
-def render_trace(traj: Trajectory, store: ImageStore, *, width: int = 900, crop_height: int = 220) -> Image.Image:
+def render_picture(traj: Trajectory, store: ImageStore, *, width: int = 900, crop_height: int = 220) -> Image.Image:
     original = store.get(traj.images[0])
     scale = width / original.width
     view = original.resize((width, max(1, round(original.height * scale))))
@@ -45,8 +45,8 @@ def render_trace(traj: Trajectory, store: ImageStore, *, width: int = 900, crop_
     return canvas
 
 
-def save_trace(traj: Trajectory, store: ImageStore, path: str | Path) -> Path:
+def save_picture(traj: Trajectory, store: ImageStore, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    render_trace(traj, store).save(path)
+    render_picture(traj, store).save(path)
     return path
