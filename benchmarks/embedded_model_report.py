@@ -27,7 +27,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--n", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=2, help="zoom-world seed of the held-out set (pretraining never saw it)")
+    ap.add_argument(
+        "--seed", type=int, default=2, help="zoom-world seed of the held-out set (pretraining never saw it)"
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/report"))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -37,8 +39,9 @@ def main() -> None:
         generate(data.parent, args.n, args.seed)
     model_dir = args.model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir, max_batch_size=32)
-    agent = AgentConfig.for_model(model_dir, backend.model.config.model_type,
-                                  sampling=SamplingParams(max_tokens=96, temperature=0.0))
+    agent = AgentConfig.for_model(
+        model_dir, backend.model.config.model_type, sampling=SamplingParams(max_tokens=96, temperature=0.0)
+    )
     store = ImageStore(args.out / "images")
     results = {}
     for mode in ("direct", "tool", "oracle", "ground"):
@@ -49,14 +52,20 @@ def main() -> None:
     d, t, o, g = (results[m] for m in ("direct", "tool", "oracle", "ground"))
     lines = {
         "n": d["n"],
-        "direct accuracy": d["accuracy"], "direct attribute": d["per_category"].get("attribute"),
+        "direct accuracy": d["accuracy"],
+        "direct attribute": d["per_category"].get("attribute"),
         "direct relative_position": d["per_category"].get("relative_position"),
-        "tool accuracy": t["accuracy"], "tool call rate": t["tool_call_rate"],
+        "tool accuracy": t["accuracy"],
+        "tool call rate": t["tool_call_rate"],
         "tool zoom hit": t.get("zoom_hit", 0.0),
-        "oracle accuracy": o["accuracy"], "oracle attribute": o["per_category"].get("attribute"),
-        "grounding zoom hit": g["zoom_hit"], "grounding tight zoom hit": g["zoom_hit_tight"], "grounding mean IoU": g["iou"],
+        "oracle accuracy": o["accuracy"],
+        "oracle attribute": o["per_category"].get("attribute"),
+        "grounding zoom hit": g["zoom_hit"],
+        "grounding tight zoom hit": g["zoom_hit_tight"],
+        "grounding mean IoU": g["iou"],
         "oracle - direct (points)": 100 * (o["accuracy"] - d["accuracy"]),
-        "oracle - direct, attribute (points)": 100 * ((o["per_category"].get("attribute") or 0) - (d["per_category"].get("attribute") or 0)),
+        "oracle - direct, attribute (points)": 100
+        * ((o["per_category"].get("attribute") or 0) - (d["per_category"].get("attribute") or 0)),
     }
     lines.update(grounding_breakdown(data, args.out / "ground" / "rows.jsonl"))
     for name, value in lines.items():
@@ -67,7 +76,9 @@ def main() -> None:
 def grounding_breakdown(data: Path, rows: Path) -> dict:
     """Zoom hit by the number of signs in the scene, and how often the box is centred nearer a distractor
     sign than the named one (the model boxed the wrong sign): separates 'which sign' from 'where exactly'."""
-    scenes = {r["id"]: (r["extra"]["scene"]["signs"], r["target"]) for r in map(json.loads, data.read_text().splitlines())}
+    scenes = {
+        r["id"]: (r["extra"]["scene"]["signs"], r["target"]) for r in map(json.loads, data.read_text().splitlines())
+    }
     centre = lambda b: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)  # noqa: E731
     by_count: dict[int, list[tuple[bool, bool]]] = {}
     for row in map(json.loads, rows.read_text().splitlines()):
@@ -76,13 +87,14 @@ def grounding_breakdown(data: Path, rows: Path) -> dict:
         signs, named = scenes[row["id"]]
         target = next(s for s in signs if f"the {s['colour']} sign" == named)
         px, py = centre(row["box"])
-        dist = lambda s: ((centre(s["box"])[0] - px) ** 2 + (centre(s["box"])[1] - py) ** 2) ** 0.5  # noqa: E731
+        dist = lambda s, px=px, py=py: ((centre(s["box"])[0] - px) ** 2 + (centre(s["box"])[1] - py) ** 2) ** 0.5
         wrong = any(dist(s) < dist(target) for s in signs if s is not target)
         by_count.setdefault(len(signs), []).append((row["zoom_hit"], wrong))
     out = {}
     for n, items in sorted(by_count.items()):
         out[f"grounding, {n} sign(s): n / zoom hit / boxed a distractor"] = (
-            f"{len(items)} / {sum(h for h, _ in items) / len(items):.3f} / {sum(w for _, w in items) / len(items):.3f}")
+            f"{len(items)} / {sum(h for h, _ in items) / len(items):.3f} / {sum(w for _, w in items) / len(items):.3f}"
+        )
     return out
 
 

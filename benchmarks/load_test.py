@@ -52,7 +52,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--seconds", type=float, default=180)
-    p.add_argument("--warmup-rounds", type=int, default=10, help="rounds before the RSS baseline (allocator caches fill first)")
+    p.add_argument(
+        "--warmup-rounds", type=int, default=10, help="rounds before the RSS baseline (allocator caches fill first)"
+    )
     p.add_argument("--model", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["transformers", "server"], default="transformers")
@@ -69,8 +71,12 @@ def main() -> None:
     else:
         backend = TransformersBackend.from_pretrained(model_dir)
     server_rss = (lambda: round(group_rss_mb(server.process.pid), 1)) if server else (lambda: None)
-    config = AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed))
-    graph = create_visual_agent(backend, config=config, image_store=ImageStore(work / "images", max_bytes=256 * 1024**2))
+    config = AgentConfig.for_model(
+        model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed)
+    )
+    graph = create_visual_agent(
+        backend, config=config, image_store=ImageStore(work / "images", max_bytes=256 * 1024**2)
+    )
     rng = random.Random(args.seed)
 
     def inputs():
@@ -104,12 +110,27 @@ def main() -> None:
     if server:
         server.stop()
     rate = (episodes - ep_warm) / (time.time() - t_warm)
-    print(json.dumps({"concurrency": args.concurrency, "seconds": round(time.time() - start), "rounds": rounds,
-                      "episodes": episodes, "errors": errors, "crops": crops, "episodes_per_s": round(rate, 2),
-                      "rss_mb_after_warmup": round(rss_warm, 1), "rss_mb_end": round(rss_end, 1),
-                      "rss_growth_mb": round(rss_end - rss_warm, 1), "rss_ratio_end_vs_warm": round(rss_end / rss_warm, 3),
-                      "backend": args.backend, "server_rss_mb_after_warmup": server_warm, "server_rss_mb_end": server_end,
-                      "rss_samples": samples}))
+    print(
+        json.dumps(
+            {
+                "concurrency": args.concurrency,
+                "seconds": round(time.time() - start),
+                "rounds": rounds,
+                "episodes": episodes,
+                "errors": errors,
+                "crops": crops,
+                "episodes_per_s": round(rate, 2),
+                "rss_mb_after_warmup": round(rss_warm, 1),
+                "rss_mb_end": round(rss_end, 1),
+                "rss_growth_mb": round(rss_end - rss_warm, 1),
+                "rss_ratio_end_vs_warm": round(rss_end / rss_warm, 3),
+                "backend": args.backend,
+                "server_rss_mb_after_warmup": server_warm,
+                "server_rss_mb_end": server_end,
+                "rss_samples": samples,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

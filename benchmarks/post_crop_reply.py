@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from deepeyes_agent.answer_match import chosen_option
 from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.backends.base import GenerationRequest
 from deepeyes_agent.data.zoomworld import PATTERNS
-from deepeyes_agent.answer_match import chosen_option
 from deepeyes_agent.models import default_model_dir
 from deepeyes_agent.parser import parse_turn
 from deepeyes_agent.pretrain.batch import encode
@@ -37,12 +37,20 @@ def requests(builder, view_size, context: str, scenes: int, samples: int, temper
         s = make_sample(rng, "zoom_followup", view_size, ground_margin=2.4, box_grid=14)
         crop = s.followups[0]
         if context == "question":  # the same scene, call and crop; the first turn asks instead of instructing
-            s.user_text, s.options = f"What pattern is on the {s.truth['colour']} sign?", rng.sample(PATTERNS, len(PATTERNS))
+            s.user_text, s.options = (
+                f"What pattern is on the {s.truth['colour']} sign?",
+                rng.sample(PATTERNS, len(PATTERNS)),
+            )
         s.followups = []
         ids = encode(builder, s, 1.0)[0] + builder.observation_ids(crop.image)
         for k in range(samples):
-            out.append(GenerationRequest(ids, [s.image, crop.image],
-                                         SamplingParams(max_tokens=48, temperature=temperature, seed=seed * 1000 + k)))
+            out.append(
+                GenerationRequest(
+                    ids,
+                    [s.image, crop.image],
+                    SamplingParams(max_tokens=48, temperature=temperature, seed=seed * 1000 + k),
+                )
+            )
             truth.append(PATTERNS.index(crop.key_spans[0]))
     return out, truth
 
@@ -66,9 +74,11 @@ def main() -> None:
         replies = [parse_turn(c.text) for c in backend.generate(reqs)]
         valid = [p.format_ok and p.answer is not None for p in replies]
         right = [v and chosen_option(p.answer, PATTERNS) == t for p, v, t in zip(replies, valid, truth)]
-        print(f"after {context}: n {len(replies)}, temperature {args.temperature}: well-formed answer "
-              f"{sum(valid) / len(replies):.3f}, right pattern {sum(right) / len(replies):.3f}; "
-              f"e.g. {replies[0].text[:100]!r}")
+        print(
+            f"after {context}: n {len(replies)}, temperature {args.temperature}: well-formed answer "
+            f"{sum(valid) / len(replies):.3f}, right pattern {sum(right) / len(replies):.3f}; "
+            f"e.g. {replies[0].text[:100]!r}"
+        )
 
 
 if __name__ == "__main__":

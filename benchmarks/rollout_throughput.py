@@ -78,8 +78,9 @@ async def timed(coro) -> tuple[float, object]:
     return time.perf_counter() - t, result
 
 
-async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency: int, store: ImageStore,
-                  repeats: int = 3) -> dict:
+async def measure(
+    backend, config: AgentConfig, inputs: list[dict], concurrency: int, store: ImageStore, repeats: int = 3
+) -> dict:
     graph = create_visual_agent(backend, config=config, image_store=store)
     await graph.abatch(inputs, config={"max_concurrency": concurrency})  # warm-up
 
@@ -120,10 +121,14 @@ async def measure(backend, config: AgentConfig, inputs: list[dict], concurrency:
     same = [Trajectory.from_state(o).input_ids() for o in outs_conc] == [t.input_ids() for t in trajs]
     tokens = sum(sum(len(a.token_ids) for a in t.actions) for t in trajs)
     return {
-        "episodes": len(inputs), "concurrency": concurrency, "requests": sum(len(e) for e in episodes),
-        "crops": sum(t.crops for t in trajs), "generated_tokens": tokens,
+        "episodes": len(inputs),
+        "concurrency": concurrency,
+        "requests": sum(len(e) for e in episodes),
+        "crops": sum(t.crops for t in trajs),
+        "generated_tokens": tokens,
         "concurrent_matches_sequential": same,
-        "repeats": repeats, "median_seconds": {k: round(v, 3) for k, v in med.items()},
+        "repeats": repeats,
+        "median_seconds": {k: round(v, 3) for k, v in med.items()},
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "tokens_per_s": {"sequential": round(tokens / t_seq, 1), "concurrent": round(tokens / t_conc, 1)},
         "speedup_concurrent_vs_sequential": round(t_seq / t_conc, 2),
@@ -152,26 +157,38 @@ def main() -> None:
     model_dir = args.model or default_model_dir()
     work = Path(tempfile.mkdtemp(prefix="deepeyes-throughput-"))
     inputs = episode_inputs(work, args.episodes, args.seed)
-    config = AgentConfig.for_model(model_dir, max_turns=args.max_turns,
-                                   sampling=SamplingParams(max_tokens=args.max_new_tokens, temperature=0.0))
+    config = AgentConfig.for_model(
+        model_dir, max_turns=args.max_turns, sampling=SamplingParams(max_tokens=args.max_new_tokens, temperature=0.0)
+    )
     server = None
     if args.backend == "server" and not args.server_url:
-        server = VLLMServer(ServeConfig(model=model_dir, port=8765, max_images=args.max_turns + 1, extra_args=NO_CACHE),
-                            log=work / "vllm.log").start()
+        server = VLLMServer(
+            ServeConfig(model=model_dir, port=8765, max_images=args.max_turns + 1, extra_args=NO_CACHE),
+            log=work / "vllm.log",
+        ).start()
     try:
         url = args.server_url or (server.url if server else None)
         if args.backend == "vllm":
-            backend = VLLMBackend(model_dir, max_images=args.max_turns + 1, enable_prefix_caching=False,
-                                  mm_processor_cache_gb=0)
+            backend = VLLMBackend(
+                model_dir, max_images=args.max_turns + 1, enable_prefix_caching=False, mm_processor_cache_gb=0
+            )
         else:
             backend = ServerBackend(url, model_dir, model=args.served_model, concurrency=2 * args.concurrency)
-        figures = asyncio.run(measure(backend, config, inputs, args.concurrency, ImageStore(work / "images"),
-                                      args.repeats))
+        figures = asyncio.run(
+            measure(backend, config, inputs, args.concurrency, ImageStore(work / "images"), args.repeats)
+        )
     finally:
         if server:
             server.stop()
-    figures.update({"backend": args.backend, "server_url": url, "model": str(model_dir),
-                    "machine": f"{platform.machine()} {platform.node()}", "seed": args.seed})
+    figures.update(
+        {
+            "backend": args.backend,
+            "server_url": url,
+            "model": str(model_dir),
+            "machine": f"{platform.machine()} {platform.node()}",
+            "seed": args.seed,
+        }
+    )
     print(json.dumps(figures, indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1))

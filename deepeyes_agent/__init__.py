@@ -23,8 +23,23 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AgentConfig", "CoordinateFrame", "GenerationRequest", "ImageError", "ImageStore", "ParsedTurn",
-    "PromptBuilder", "SamplingParams", "ScriptedBackend", "Trajectory", "TransformersBackend",
-    "ViewGeometry", "ZoomArgs", "ZoomConfig", "ZoomError", "create_visual_agent", "load_image",
-    "parse_turn", "zoom",
+    "AgentConfig",
+    "CoordinateFrame",
+    "GenerationRequest",
+    "ImageError",
+    "ImageStore",
+    "ParsedTurn",
+    "PromptBuilder",
+    "SamplingParams",
+    "ScriptedBackend",
+    "Trajectory",
+    "TransformersBackend",
+    "ViewGeometry",
+    "ZoomArgs",
+    "ZoomConfig",
+    "ZoomError",
+    "create_visual_agent",
+    "load_image",
+    "parse_turn",
+    "zoom",
 ]

@@ -25,7 +25,9 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...], *, sentences: bool = True) -> int | None:
+def chosen_option(
+    prediction: str | None, options: list[str] | tuple[str, ...], *, sentences: bool = True
+) -> int | None:
     """The index of the option a prediction picks, or None when it picks none (or several). ``sentences=False``:
     letters and exact option text only (an LLM judge reads the rest, negations included)."""
     if prediction is None:
@@ -34,7 +36,9 @@ def chosen_option(prediction: str | None, options: list[str] | tuple[str, ...], 
     if m := _BOXED.search(text):
         text = m.group(1).strip()
     n = len(options)
-    letter = text if len(text) == 1 and text in OPTION_LETTERS else (m.group(1) if (m := _LEAD_LETTER.match(text)) else None)
+    letter = (
+        text if len(text) == 1 and text in OPTION_LETTERS else (m.group(1) if (m := _LEAD_LETTER.match(text)) else None)
+    )
     if letter is not None:
         index = OPTION_LETTERS.index(letter)
         return index if index < n else None

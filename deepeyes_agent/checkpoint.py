@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 NAME = "checkpoint"
 
@@ -24,8 +24,11 @@ def save_atomically(out: Path, write: Callable[[Path], None], marker: str) -> Pa
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)  # give the space back; the last complete checkpoint stays
         previous = (final / "COMPLETE").read_text() if (final / "COMPLETE").exists() else None
-        raise CheckpointError(exc.errno, f"checkpoint {marker} not written to {out} ({exc.strerror or exc}); "
-                              + (f"checkpoint {previous} is intact" if previous else "no earlier checkpoint exists")) from exc
+        raise CheckpointError(
+            exc.errno,
+            f"checkpoint {marker} not written to {out} ({exc.strerror or exc}); "
+            + (f"checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"),
+        ) from exc
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)

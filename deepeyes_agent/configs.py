@@ -43,4 +43,8 @@ class RunConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides):
         """From ``path`` when given, else from the overrides alone."""
-        return cls.from_yaml(path, **overrides) if path else cls.model_validate({k: v for k, v in overrides.items() if v is not None})
+        return (
+            cls.from_yaml(path, **overrides)
+            if path
+            else cls.model_validate({k: v for k, v in overrides.items() if v is not None})
+        )

@@ -38,8 +38,13 @@ def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = N
 
     Pillow's decompression-bomb limit stays in force; every failure names the file.
     """
-    label = name or (str(source) if isinstance(source, (str, Path)) else
-                     "<in-memory image>" if isinstance(source, Image.Image) else "<image bytes>")
+    label = name or (
+        str(source)
+        if isinstance(source, (str, Path))
+        else "<in-memory image>"
+        if isinstance(source, Image.Image)
+        else "<image bytes>"
+    )
     try:
         if isinstance(source, Image.Image):
             img = source
@@ -67,7 +72,8 @@ def _check_pixels(img: Image.Image) -> None:
     limit = Image.MAX_IMAGE_PIXELS
     if limit and img.width * img.height > 2 * limit:
         raise Image.DecompressionBombError(
-            f"Image size ({img.width * img.height} pixels) exceeds limit of {2 * limit} pixels")
+            f"Image size ({img.width * img.height} pixels) exceeds limit of {2 * limit} pixels"
+        )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -97,7 +103,9 @@ class ImageStore:
     """
 
     def __init__(self, root: str | Path | None = None, *, max_bytes: int = 2 * 1024**3, cache_items: int = 64):
-        root = root or os.environ.get("DEEPEYES_AGENT_IMAGE_STORE") or Path.home() / ".cache" / "deepeyes-agent" / "images"
+        root = (
+            root or os.environ.get("DEEPEYES_AGENT_IMAGE_STORE") or Path.home() / ".cache" / "deepeyes-agent" / "images"
+        )
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
@@ -108,7 +116,7 @@ class ImageStore:
     def _path(self, ref: str) -> Path:
         if not ref.startswith(REF_PREFIX) or len(ref) != len(REF_PREFIX) + 64:
             raise ImageError(f"not an image reference: {ref!r}")
-        digest = ref[len(REF_PREFIX):]
+        digest = ref[len(REF_PREFIX) :]
         if not all(c in "0123456789abcdef" for c in digest):
             raise ImageError(f"not an image reference: {ref!r}")
         return self.root / f"{digest}.png"
@@ -139,7 +147,7 @@ class ImageStore:
 
     def _grant_path(self, owner: str, ref: str) -> Path:
         self._path(ref)  # validates the reference
-        return self.root / "owners" / hashlib.sha256(owner.encode()).hexdigest()[:32] / ref[len(REF_PREFIX):]
+        return self.root / "owners" / hashlib.sha256(owner.encode()).hexdigest()[:32] / ref[len(REF_PREFIX) :]
 
     def grant(self, owner: str, ref: str) -> None:
         """Record that ``owner`` (a thread) produced or was given ``ref``: see :meth:`is_granted`."""

@@ -34,10 +34,12 @@ def _data_url(img: Image.Image, max_side: int = 1280) -> tuple[str, float]:
 
 
 def _hex(colour) -> str:
-    return "#%02x%02x%02x" % colour
+    return "#{:02x}{:02x}{:02x}".format(*colour)
 
 
-def trajectory_html(traj: Trajectory, store: ImageStore, *, reward: dict | None = None, title: str = "deepeyes-agent trajectory") -> str:
+def trajectory_html(
+    traj: Trajectory, store: ImageStore, *, reward: dict | None = None, title: str = "deepeyes-agent trajectory"
+) -> str:
     original = store.get(traj.images[0])
     url, scale = _data_url(original)
     w, h = round(original.width * scale), round(original.height * scale)
@@ -57,18 +59,25 @@ def trajectory_html(traj: Trajectory, store: ImageStore, *, reward: dict | None 
             colour = _hex(BOX_COLOURS[(crop_no - 1) % len(BOX_COLOURS)])
             x1, y1, x2, y2 = (v * scale for v in seg.box_original)
             stroke = max(2, round(min(w, h) / 200))
-            boxes.append(f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
-                         f'stroke="{colour}" stroke-width="{stroke}"/><text x="{x1 + 4:.1f}" y="{y1 + 22 * stroke / 2:.1f}" '
-                         f'fill="{colour}" font-size="{12 * stroke}" font-weight="bold">{crop_no}</text>')
+            boxes.append(
+                f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
+                f'stroke="{colour}" stroke-width="{stroke}"/><text x="{x1 + 4:.1f}" y="{y1 + 22 * stroke / 2:.1f}" '
+                f'fill="{colour}" font-size="{12 * stroke}" font-weight="bold">{crop_no}</text>'
+            )
             crop_url, _ = _data_url(store.get(seg.image), 640)
             review = f" · {seg.review} by a reviewer" if seg.review else ""
-            turns.append(f'<div class="turn crop">crop {crop_no}: box {seg.box_original} (original px){review}<br>'
-                         f'<img src="{crop_url}" style="border-color:{colour}"></div>')
+            turns.append(
+                f'<div class="turn crop">crop {crop_no}: box {seg.box_original} (original px){review}<br>'
+                f'<img src="{crop_url}" style="border-color:{colour}"></div>'
+            )
         else:
             turns.append(f'<div class="turn err">{html.escape(seg.error or "")}</div>')
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in (reward or {}).items()
-                   if not isinstance(v, (list, dict)))
-    stats = (f"stop: {traj.stop_reason} · turns {traj.turns} · crops {traj.crops} · tool errors {traj.tool_errors}")
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in (reward or {}).items()
+        if not isinstance(v, (list, dict))
+    )
+    stats = f"stop: {traj.stop_reason} · turns {traj.turns} · crops {traj.crops} · tool errors {traj.tool_errors}"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body><h2>{html.escape(traj.question)}</h2>{"<p>options: " + html.escape(" | ".join(traj.options)) + "</p>" if traj.options else ""}
 <div class="view"><img src="{url}" width="{w}" height="{h}"><svg viewBox="0 0 {w} {h}">{"".join(boxes)}</svg></div>

@@ -40,7 +40,9 @@ class ParsedTurn(BaseModel):
     think: str | None = None
     answer: str | None = None
     tool_call: ToolCall | None = None
-    empty_tool_call: bool = Field(False, description="the last <tool_call></tool_call> is exactly empty: the episode ends")
+    empty_tool_call: bool = Field(
+        False, description="the last <tool_call></tool_call> is exactly empty: the episode ends"
+    )
     format_errors: list[str] = Field(default_factory=list)
 
     @property

@@ -25,9 +25,19 @@ def render_picture(traj: Trajectory, store: ImageStore, *, width: int = 900, cro
         draw.rectangle([x1, y1, x2, y2], outline=colour, width=4)
         draw.text((x1 + 4, y1 + 2), str(k + 1), fill=colour, font=font)
         crop = store.get(obs.image)
-        crops.append((k + 1, colour, crop.size, crop.resize((max(1, round(crop.width * crop_height / crop.height)), crop_height))))
+        crops.append(
+            (
+                k + 1,
+                colour,
+                crop.size,
+                crop.resize((max(1, round(crop.width * crop_height / crop.height)), crop_height)),
+            )
+        )
     strip_h = crop_height + 34 if crops else 0
-    lines = [f"Q: {traj.question}", f"A: {traj.answer!r}   (stop: {traj.stop_reason}, turns {traj.turns}, crops {traj.crops}, tool errors {traj.tool_errors})"]
+    lines = [
+        f"Q: {traj.question}",
+        f"A: {traj.answer!r}   (stop: {traj.stop_reason}, turns {traj.turns}, crops {traj.crops}, tool errors {traj.tool_errors})",
+    ]
     canvas = Image.new("RGB", (width, view.height + strip_h + 30 * len(lines) + 10), "white")
     canvas.paste(view, (0, 0))
     cdraw = ImageDraw.Draw(canvas)
@@ -36,7 +46,9 @@ def render_picture(traj: Trajectory, store: ImageStore, *, width: int = 900, cro
         if x + crop.width > width:
             break
         canvas.paste(crop, (x, view.height + 30))
-        cdraw.rectangle([x, view.height + 30, x + crop.width - 1, view.height + 29 + crop.height], outline=colour, width=3)
+        cdraw.rectangle(
+            [x, view.height + 30, x + crop.width - 1, view.height + 29 + crop.height], outline=colour, width=3
+        )
         cdraw.text((x + 4, view.height + 4), f"crop {number}: {size[0]}x{size[1]} px", fill=colour, font=font)
         x += crop.width + 10
     small = ImageFont.load_default(size=18)

@@ -11,8 +11,14 @@ from __future__ import annotations
 from PIL import Image
 
 from .images import ImageError
-from .protocol import (ERROR_OBSERVATION_TEMPLATE, OBSERVATION_TEMPLATE, SYSTEM_PROMPT, USER_TEXT_TURN_TEMPLATE,
-                       USER_TURN_TEMPLATE, user_text)
+from .protocol import (
+    ERROR_OBSERVATION_TEMPLATE,
+    OBSERVATION_TEMPLATE,
+    SYSTEM_PROMPT,
+    USER_TEXT_TURN_TEMPLATE,
+    USER_TURN_TEMPLATE,
+    user_text,
+)
 
 
 class PromptBuilder:

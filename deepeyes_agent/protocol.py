@@ -56,12 +56,16 @@ COMPACT_SYSTEM_PROMPT = (
 # placeholder is a single <|image_pad|>; the prompt builder expands it to the processor's grid.
 VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 OBSERVATION_TEMPLATE = (
-    "\n<|im_start|>user\n<tool_response>" + VISION_PLACEHOLDER + USER_SUFFIX
+    "\n<|im_start|>user\n<tool_response>"
+    + VISION_PLACEHOLDER
+    + USER_SUFFIX
     + "</tool_response><|im_end|>\n<|im_start|>assistant\n"
 )
 # A later user turn carrying an image (a multi-image chat, as the chat template renders it)
 USER_TURN_TEMPLATE = "\n<|im_start|>user\n" + VISION_PLACEHOLDER + "{text}<|im_end|>\n<|im_start|>assistant\n"
-USER_TEXT_TURN_TEMPLATE = "\n<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"  # a later turn without an image
+USER_TEXT_TURN_TEMPLATE = (
+    "\n<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"  # a later turn without an image
+)
 ERROR_OBSERVATION_TEMPLATE = "\n<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
 
 # DeepEyes' error texts for invalid tool calls (visual_toolbox_v2).

@@ -68,11 +68,28 @@ def cpu_engine_args(max_model_len: int) -> dict:
 def server_command(cfg: ServeConfig) -> list[str]:
     from .models.vllm_folder import vllm_model_dir
 
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-           "--model", str(vllm_model_dir(cfg.model)), "--served-model-name", cfg.name,
-           "--host", cfg.host, "--port", str(cfg.port), "--max-model-len", str(cfg.max_model_len),
-           "--limit-mm-per-prompt", json.dumps({"image": cfg.max_images, "video": 0}),
-           "--dtype", cfg.dtype, "--max-logprobs", str(cfg.max_logprobs), "--enable-scale-out"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(vllm_model_dir(cfg.model)),
+        "--served-model-name",
+        cfg.name,
+        "--host",
+        cfg.host,
+        "--port",
+        str(cfg.port),
+        "--max-model-len",
+        str(cfg.max_model_len),
+        "--limit-mm-per-prompt",
+        json.dumps({"image": cfg.max_images, "video": 0}),
+        "--dtype",
+        cfg.dtype,
+        "--max-logprobs",
+        str(cfg.max_logprobs),
+        "--enable-scale-out",
+    ]
     if cfg.enforce_eager:
         cmd.append("--enforce-eager")
     cpu = cpu_engine_args(cfg.max_model_len)
@@ -122,10 +139,15 @@ class VLLMServer:
     def url(self) -> str:
         return self.cfg.url
 
-    def start(self) -> "VLLMServer":
+    def start(self) -> VLLMServer:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
-        self.process = subprocess.Popen(server_command(self.cfg), env=server_env(self.cfg), stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            server_command(self.cfg),
+            env=server_env(self.cfg),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_healthy(self.url, self.start_timeout_s, self.process)
         except Exception:
@@ -143,7 +165,7 @@ class VLLMServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -38,6 +38,9 @@ def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConf
         return [image_block(result.crop)], artifact
 
     return StructuredTool.from_function(
-        func=run, name=TOOL_NAME, description=_DESCRIPTION, args_schema=ZoomArgs,
+        func=run,
+        name=TOOL_NAME,
+        description=_DESCRIPTION,
+        args_schema=ZoomArgs,
         response_format="content_and_artifact",
     )

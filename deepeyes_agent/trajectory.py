@@ -20,7 +20,9 @@ class ActionSegment(BaseModel):
     finish_reason: str
     think: str | None = None
     answer: str | None = None
-    tool_call: dict | None = Field(None, description="{'name', 'arguments'} of the executed call, or {'raw'} when unparsable")
+    tool_call: dict | None = Field(
+        None, description="{'name', 'arguments'} of the executed call, or {'raw'} when unparsable"
+    )
     format_errors: list[str] = Field(default_factory=list)
 
 
@@ -52,7 +54,7 @@ class Trajectory(BaseModel):
     truncated: bool = False
 
     @classmethod
-    def from_state(cls, state: dict) -> "Trajectory":
+    def from_state(cls, state: dict) -> Trajectory:
         """The trajectory of a graph run's output (or of any state holding ``trajectory``)."""
         return cls.model_validate(state["trajectory"])
 
@@ -96,7 +98,7 @@ class Trajectory(BaseModel):
         return ids
 
     def response_ids(self) -> list[int]:
-        return self.input_ids()[len(self.prompt_ids):]
+        return self.input_ids()[len(self.prompt_ids) :]
 
     def action_mask(self) -> list[int]:
         """1 on generated tokens, 0 on prompt and observation tokens, over :meth:`input_ids`."""

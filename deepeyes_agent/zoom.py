@@ -46,11 +46,15 @@ class ZoomArgs(BaseModel):
     """Arguments of ``image_zoom_in_tool`` (DeepEyes schema). The executor reads only ``bbox_2d``."""
 
     bbox_2d: list[Coordinate] = Field(
-        ..., min_length=4, max_length=4,
+        ...,
+        min_length=4,
+        max_length=4,
         description="The bounding box of the region to zoom in, as [x1, y1, x2, y2], where (x1, y1) is the "
         "top-left corner and (x2, y2) is the bottom-right corner.",
     )
-    label: str | None = Field(None, description="The name or label of the object in the specified bounding box (optional).")
+    label: str | None = Field(
+        None, description="The name or label of the object in the specified bounding box (optional)."
+    )
 
     @field_validator("bbox_2d")
     @classmethod
@@ -83,7 +87,7 @@ class ViewGeometry:
     view_height: int
 
     @classmethod
-    def for_image(cls, width: int, height: int, image_processor) -> "ViewGeometry":
+    def for_image(cls, width: int, height: int, image_processor) -> ViewGeometry:
         factor = image_processor.patch_size * image_processor.merge_size
         size = image_processor.size
         min_px = size["shortest_edge"] if "shortest_edge" in size else size["min_pixels"]
@@ -92,7 +96,7 @@ class ViewGeometry:
         return cls(width, height, vw, vh)
 
 
-def view_of(width: int, height: int, image_processor, config: "ZoomConfig") -> tuple[ViewGeometry, "ZoomConfig"]:
+def view_of(width: int, height: int, image_processor, config: ZoomConfig) -> tuple[ViewGeometry, ZoomConfig]:
     """The model's view of a ``width``×``height`` image and the zoom config to read its boxes with.
     Without an ``image_processor`` the view is the original, so the Qwen2.5 pixel frame means original pixels."""
     if image_processor is not None:
@@ -130,7 +134,9 @@ def map_box(box: list[float], geom: ViewGeometry, frame: CoordinateFrame) -> tup
     return x1 * sx, y1 * sy, x2 * sx, y2 * sy
 
 
-def validate_box(box: tuple[float, float, float, float], geom: ViewGeometry, cfg: ZoomConfig) -> tuple[int, int, int, int]:
+def validate_box(
+    box: tuple[float, float, float, float], geom: ViewGeometry, cfg: ZoomConfig
+) -> tuple[int, int, int, int]:
     """Clamp to the image and apply DeepEyes' size rules; returns integer pixel bounds."""
     x1, y1, x2, y2 = box
     x1, y1 = max(0.0, x1), max(0.0, y1)
@@ -139,7 +145,9 @@ def validate_box(box: tuple[float, float, float, float], geom: ViewGeometry, cfg
         raise ZoomError(ERR_INVALID_BOX, f"empty box after clamping to the image: {box}")
     w, h = x2 - x1, y2 - y1
     if min(w, h) <= cfg.min_side:
-        raise ZoomError(ERR_INVALID_BOX, f"box too small: {w:.0f}x{h:.0f} original px, short side must exceed {cfg.min_side:g}")
+        raise ZoomError(
+            ERR_INVALID_BOX, f"box too small: {w:.0f}x{h:.0f} original px, short side must exceed {cfg.min_side:g}"
+        )
     if max(w, h) / min(w, h) > cfg.max_aspect:
         raise ZoomError(ERR_INVALID_BOX, f"box aspect {max(w, h) / min(w, h):.0f}:1 exceeds {cfg.max_aspect:g}:1")
     ix1, iy1 = math.floor(x1), math.floor(y1)
@@ -169,7 +177,9 @@ def zoom(image: Image.Image, arguments: Any, geom: ViewGeometry, cfg: ZoomConfig
     return ZoomResult(crop=crop, box_model=box_model, box_original=bounds)
 
 
-def execute_call(name: str | None, arguments: Any, image: Image.Image, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:
+def execute_call(
+    name: str | None, arguments: Any, image: Image.Image, geom: ViewGeometry, cfg: ZoomConfig
+) -> ZoomResult:
     """Dispatch a parsed tool call by name (only the zoom tool exists)."""
     if name != TOOL_NAME:
         raise ZoomError(ERR_UNKNOWN_TOOL.format(name=name), f"unknown tool {name!r}")

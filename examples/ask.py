@@ -15,11 +15,13 @@ def main() -> None:
     greedy = AgentConfig(max_turns=5, sampling=SamplingParams(max_tokens=128, temperature=0.0))
     agent = create_visual_agent(config=greedy, image_store=store)  # the folder's system prompt is kept
     image = Path(__file__).parent / "images" / "signs.png"  # a held-out zoom-world scene
-    result = agent.invoke({
-        "image": str(image),
-        "question": "What pattern is on the orange sign?",
-        "options": ["vertical stripes", "diagonal stripes", "checkerboard", "horizontal stripes"],
-    })
+    result = agent.invoke(
+        {
+            "image": str(image),
+            "question": "What pattern is on the orange sign?",
+            "options": ["vertical stripes", "diagonal stripes", "checkerboard", "horizontal stripes"],
+        }
+    )
     traj = Trajectory.from_state(result)
     print(f"answer: {result['answer']!r}")
     print(f"turns: {traj.turns}, crops: {traj.crops}, tool errors: {traj.tool_errors}, stop: {traj.stop_reason}")

@@ -41,24 +41,30 @@ def router(state: WorkflowState) -> str:
 
 def text_agent(state: WorkflowState) -> dict:
     question = state["messages"][-1].content
-    return {"messages": [AIMessage(f"No image was given, so I cannot look. You asked: {question!r}", name="text_agent")]}
+    return {
+        "messages": [AIMessage(f"No image was given, so I cannot look. You asked: {question!r}", name="text_agent")]
+    }
 
 
 def writer(state: WorkflowState) -> dict:
     last = state["messages"][-1]
     if last.name == "visual_agent" and state.get("trajectory"):
         traj = Trajectory.from_state(state)
-        report = (f"Visual agent answered {last.content!r} after {traj.turns} turn(s) and {traj.crops} zoom(s) "
-                  f"(stopped: {traj.stop_reason}).")
+        report = (
+            f"Visual agent answered {last.content!r} after {traj.turns} turn(s) and {traj.crops} zoom(s) "
+            f"(stopped: {traj.stop_reason})."
+        )
     else:
         report = f"Text agent: {last.content}"
     return {"report": report}
 
 
-def build_workflow(backend, *, store=None, checkpointer=None, config: AgentConfig | None = None,
-                   interrupt_before_zoom: bool = False):
-    visual = create_visual_agent(backend, config=config, image_store=store,
-                                 interrupt_before=["zoom"] if interrupt_before_zoom else None)
+def build_workflow(
+    backend, *, store=None, checkpointer=None, config: AgentConfig | None = None, interrupt_before_zoom: bool = False
+):
+    visual = create_visual_agent(
+        backend, config=config, image_store=store, interrupt_before=["zoom"] if interrupt_before_zoom else None
+    )
     graph = StateGraph(WorkflowState)
     graph.add_node("visual_agent", visual)  # a compiled graph is a node: it runs as a subgraph
     graph.add_node("text_agent", text_agent)
@@ -72,8 +78,9 @@ def build_workflow(backend, *, store=None, checkpointer=None, config: AgentConfi
 
 def image_message(path: Path, question: str) -> HumanMessage:
     data = base64.b64encode(path.read_bytes()).decode()
-    return HumanMessage(content=[{"type": "image", "base64": data, "mime_type": "image/png"},
-                                 {"type": "text", "text": question}])
+    return HumanMessage(
+        content=[{"type": "image", "base64": data, "mime_type": "image/png"}, {"type": "text", "text": question}]
+    )
 
 
 def main() -> None:
@@ -82,10 +89,14 @@ def main() -> None:
 
     model_dir = default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir)
-    workflow = build_workflow(backend, config=AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64, temperature=0.0)))
+    workflow = build_workflow(
+        backend, config=AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64, temperature=0.0))
+    )
     image = Path(__file__).parent / "images" / "signs.png"
-    for message in (image_message(image, "What pattern is on the orange sign?"),
-                    HumanMessage("What is the capital of France?")):
+    for message in (
+        image_message(image, "What pattern is on the orange sign?"),
+        HumanMessage("What is the capital of France?"),
+    ):
         print(f"\n>>> {message.content if isinstance(message.content, str) else message.content[-1]['text']}")
         final = None
         for namespace, update in workflow.stream({"messages": [message]}, stream_mode="updates", subgraphs=True):

@@ -27,7 +27,9 @@ IMAGE = Path(__file__).with_name("images") / "signs.png"
 
 def decide(proposal: dict, auto: str | None):
     box = proposal["tool_call"]["arguments"]["bbox_2d"]
-    print(f"turn {proposal['turn']}: the model wants to zoom into {box} ({proposal['tool_call']['arguments'].get('label')})")
+    print(
+        f"turn {proposal['turn']}: the model wants to zoom into {box} ({proposal['tool_call']['arguments'].get('label')})"
+    )
     choice = auto or input("approve [a], reject [r], or type a new box as x1,y1,x2,y2: ").strip()
     if choice in ("a", "approve", ""):
         return True
@@ -44,8 +46,12 @@ def main() -> None:
     p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "deepeyes-review.sqlite"))
     args = p.parse_args()
     model_dir = default_model_dir()
-    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
-                                checkpointer=SqliteSaver(sqlite3.connect(args.db, check_same_thread=False)), approve_zooms=True)
+    agent = create_visual_agent(
+        TransformersBackend.from_pretrained(model_dir),
+        config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
+        checkpointer=SqliteSaver(sqlite3.connect(args.db, check_same_thread=False)),
+        approve_zooms=True,
+    )
     thread = {"configurable": {"thread_id": f"review-{args.auto or 'interactive'}"}}
     out = agent.invoke({"image": str(IMAGE), "question": "Zoom in on the orange sign."}, thread)
     while "__interrupt__" in out:
@@ -53,7 +59,11 @@ def main() -> None:
     traj = out["trajectory"]
     for seg in traj["segments"]:
         if seg["kind"] == "observation":
-            print(f"zoom {seg['review']}: box {seg['box_model']} → original {seg['box_original']}" if seg["image"] else f"zoom {seg['review']}: {seg['error']}")
+            print(
+                f"zoom {seg['review']}: box {seg['box_model']} → original {seg['box_original']}"
+                if seg["image"]
+                else f"zoom {seg['review']}: {seg['error']}"
+            )
     print(json.dumps({"answer": out["answer"], "stop_reason": traj["stop_reason"], "crops": traj["crops"]}))
 
 

@@ -21,14 +21,21 @@ def main() -> None:
     image = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_name("images") / "signs.png")
     question = sys.argv[2] if len(sys.argv) > 2 else "Zoom in on the blue sign."
     model_dir = default_model_dir()
-    agent = create_visual_agent(TransformersBackend.from_pretrained(model_dir), config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)))
+    agent = create_visual_agent(
+        TransformersBackend.from_pretrained(model_dir),
+        config=AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=128, temperature=0.0)),
+    )
     for mode, event in agent.stream({"image": image, "question": question}, stream_mode=["updates", "custom"]):
         if mode == "updates":
             print(f"[node] {', '.join(event)}")
         elif event["event"] == "turn":
-            print(f"  turn {event['turn']}: think={event['think']!r} tool_call={event['tool_call']} answer={event['answer']!r}")
+            print(
+                f"  turn {event['turn']}: think={event['think']!r} tool_call={event['tool_call']} answer={event['answer']!r}"
+            )
         else:
-            print(f"  zoom: box {event['box_model']} → original {event['box_original']} crop={event['crop']} error={event['error']}")
+            print(
+                f"  zoom: box {event['box_model']} → original {event['box_original']} crop={event['crop']} error={event['error']}"
+            )
 
 
 if __name__ == "__main__":

@@ -32,15 +32,26 @@ class ChatPolicy:
         """The conversation so far, rebuilt from the trajectory (images by reference in the store)."""
         out: list[BaseMessage] = [
             SystemMessage(self.system_prompt),
-            HumanMessage([image_block(self.store.get(traj.images[0])),
-                          {"type": "text", "text": user_text(traj.question, traj.options)}]),
+            HumanMessage(
+                [
+                    image_block(self.store.get(traj.images[0])),
+                    {"type": "text", "text": user_text(traj.question, traj.options)},
+                ]
+            ),
         ]
         for seg in traj.segments:
             if isinstance(seg, ActionSegment):
                 out.append(AIMessage(seg.text))
             elif seg.image is not None:
-                out.append(HumanMessage([{"type": "text", "text": "<tool_response>"}, image_block(self.store.get(seg.image)),
-                                         {"type": "text", "text": USER_SUFFIX + "</tool_response>"}]))
+                out.append(
+                    HumanMessage(
+                        [
+                            {"type": "text", "text": "<tool_response>"},
+                            image_block(self.store.get(seg.image)),
+                            {"type": "text", "text": USER_SUFFIX + "</tool_response>"},
+                        ]
+                    )
+                )
             else:
                 out.append(HumanMessage(seg.error or ""))
         return out
@@ -54,7 +65,9 @@ class ChatPolicy:
             call = message.tool_calls[0]
             text += "\n<tool_call>\n" + json.dumps({"name": call["name"], "arguments": call["args"]}) + "\n</tool_call>"
         meta = message.response_metadata or {}
-        finish = "length" if meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens" else "stop"
+        finish = (
+            "length" if meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens" else "stop"
+        )
         return Completion(token_ids=[], text=text, logprobs=[], finish_reason=finish)
 
     def invoke(self, traj: Trajectory) -> Completion:

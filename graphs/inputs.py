@@ -17,26 +17,37 @@ from pydantic import BaseModel, Field
 
 from deepeyes_agent.images import REF_PREFIX, ImageError, ImageStore, load_image
 
-LOCAL_PATH_REFUSED = ("local image paths are not accepted here: send the image as a data URL "
-                      "(data:image/png;base64,…) or a base64 image content block")
+LOCAL_PATH_REFUSED = (
+    "local image paths are not accepted here: send the image as a data URL "
+    "(data:image/png;base64,…) or a base64 image content block"
+)
 
 
 class ImageInputPolicy(BaseModel):
     """What image input a graph accepts from whoever invokes it."""
 
-    allow_local_paths: bool = Field(True, description="open paths on this machine; False for input from untrusted "
-                                    "callers — then sha256: references are also confined to the thread that made them")
-    image_root: Path | None = Field(None, description="with allow_local_paths=False: relative paths inside this folder "
-                                    "are still accepted (no '..', no symlinks out)")
-    max_upload_bytes: int = Field(32 * 1024**2, ge=1, description="data URLs / base64 blocks larger than this are "
-                                  "refused before they are decoded")
+    allow_local_paths: bool = Field(
+        True,
+        description="open paths on this machine; False for input from untrusted "
+        "callers — then sha256: references are also confined to the thread that made them",
+    )
+    image_root: Path | None = Field(
+        None,
+        description="with allow_local_paths=False: relative paths inside this folder "
+        "are still accepted (no '..', no symlinks out)",
+    )
+    max_upload_bytes: int = Field(
+        32 * 1024**2, ge=1, description="data URLs / base64 blocks larger than this are refused before they are decoded"
+    )
 
     @property
     def trusts_caller(self) -> bool:
         return self.allow_local_paths
 
 
-def resolve_image(value: str, store: ImageStore, policy: ImageInputPolicy | None = None, owner: str | None = None) -> str:
+def resolve_image(
+    value: str, store: ImageStore, policy: ImageInputPolicy | None = None, owner: str | None = None
+) -> str:
     """A path, a ``sha256:`` reference or a ``data:`` URL → a reference in ``store``.
 
     ``owner`` (the thread id) matters for untrusted callers: they may name only references granted to their
@@ -73,7 +84,9 @@ def _resolve(value: str, store: ImageStore, policy: ImageInputPolicy, owner: str
 
 def _inside_root(value: str, root: Path) -> Path:
     """``value`` as a file under ``root``; one message for every refusal, so nothing outside the root is revealed."""
-    refused = ImageError(f"{value[:200]!r}: not an image file under the allowed image root (give a path relative to it)")
+    refused = ImageError(
+        f"{value[:200]!r}: not an image file under the allowed image root (give a path relative to it)"
+    )
     name = value.removeprefix("file://")
     if not name or Path(name).is_absolute() or name.startswith("~"):
         raise refused
@@ -89,16 +102,19 @@ def _decode_data_url(url: str, max_bytes: int) -> bytes:
     if ";base64" not in header:
         raise ImageError("data URL without base64 payload")
     if len(payload) * 3 // 4 > max_bytes:  # refused before a byte is decoded
-        raise ImageError(f"data URL of ~{len(payload) * 3 // 4 / 1024**2:.1f} MB exceeds the upload limit of "
-                         f"{max_bytes / 1024**2:.1f} MB")
+        raise ImageError(
+            f"data URL of ~{len(payload) * 3 // 4 / 1024**2:.1f} MB exceeds the upload limit of "
+            f"{max_bytes / 1024**2:.1f} MB"
+        )
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ImageError(f"data URL: bad base64 ({exc})") from exc
 
 
-def from_messages(messages: list, store: ImageStore, policy: ImageInputPolicy | None = None,
-                  owner: str | None = None) -> tuple[str, str]:
+def from_messages(
+    messages: list, store: ImageStore, policy: ImageInputPolicy | None = None, owner: str | None = None
+) -> tuple[str, str]:
     """The last human message's first image and its text (LangChain v1 and OpenAI image blocks)."""
     for msg in reversed(messages):
         if isinstance(msg, HumanMessage):

@@ -21,9 +21,12 @@ from deepeyes_agent.graphs import create_visual_agent
 
 def make_graph():
     max_mb = float(os.environ.get("DEEPEYES_AGENT_MAX_UPLOAD_MB", "32"))
-    return create_visual_agent(os.environ.get("DEEPEYES_AGENT_MODEL") or None, allow_local_paths=False,
-                               image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
-                               max_upload_bytes=int(max_mb * 1024**2))
+    return create_visual_agent(
+        os.environ.get("DEEPEYES_AGENT_MODEL") or None,
+        allow_local_paths=False,
+        image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
+        max_upload_bytes=int(max_mb * 1024**2),
+    )
 
 
 graph = make_graph()

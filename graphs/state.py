@@ -53,7 +53,7 @@ class AgentConfig(BaseModel):
     system_prompt: str = SYSTEM_PROMPT
 
     @classmethod
-    def for_model(cls, model_dir, model_type: str | None = None, **overrides) -> "AgentConfig":
+    def for_model(cls, model_dir, model_type: str | None = None, **overrides) -> AgentConfig:
         """Defaults a model folder asks for (its ``deepeyes_agent.json`` system prompt; the box frame of
         its family), then ``overrides``."""
         from deepeyes_agent.models import agent_defaults

@@ -54,16 +54,27 @@ class _Nodes:
     """The node functions; they close over the policy (a token backend with its prompt builder, or a
     chat model), the image store and the config."""
 
-    def __init__(self, backend: Backend | None, builder: PromptBuilder | None, config: AgentConfig, store: ImageStore,
-                 name: str, chat: ChatPolicy | None = None, image_processor=None, approve_zooms: bool = False,
-                 inputs: ImageInputPolicy | None = None):
+    def __init__(
+        self,
+        backend: Backend | None,
+        builder: PromptBuilder | None,
+        config: AgentConfig,
+        store: ImageStore,
+        name: str,
+        chat: ChatPolicy | None = None,
+        image_processor=None,
+        approve_zooms: bool = False,
+        inputs: ImageInputPolicy | None = None,
+    ):
         self.backend = backend
         self.builder = builder
         self.config = config
         self.store = store
         self.name = name
         self.chat = chat
-        self.image_processor = image_processor if image_processor is not None else getattr(builder, "image_processor", None)
+        self.image_processor = (
+            image_processor if image_processor is not None else getattr(builder, "image_processor", None)
+        )
         self.approve_zooms = approve_zooms
         self.inputs = inputs or ImageInputPolicy()
 
@@ -84,9 +95,17 @@ class _Nodes:
             prompt_ids = self.builder.prompt_ids(image, question, options) if self.builder else []
         except ImageError as exc:  # e.g. an aspect ratio the processor refuses: name the input it came from
             source = state.get("image") if self.inputs.trusts_caller and not messages else None
-            raise ImageError(f"{source}: {exc}" if isinstance(source, str) and not source.startswith("data:") else str(exc)) from exc
+            raise ImageError(
+                f"{source}: {exc}" if isinstance(source, str) and not source.startswith("data:") else str(exc)
+            ) from exc
         traj = Trajectory(prompt_ids=prompt_ids, images=[ref], question=question, options=options)
-        return {"image": ref, "question": question, "trajectory": traj.model_dump(), "pending_call": None, "answer": None}
+        return {
+            "image": ref,
+            "question": question,
+            "trajectory": traj.model_dump(),
+            "pending_call": None,
+            "answer": None,
+        }
 
     # -- policy ----------------------------------------------------------------------------------
     def _request(self, state: VisualAgentState) -> tuple[Trajectory, GenerationRequest | None]:
@@ -110,13 +129,26 @@ class _Nodes:
         pending = None
         if completion is not None:
             parsed = parse_turn(completion.text)
-            call = parsed.tool_call.model_dump(exclude={"raw"} if parsed.tool_call.error is None else set()) if parsed.tool_call else None
-            traj.segments.append(ActionSegment(
-                token_ids=completion.token_ids, logprobs=completion.logprobs, text=completion.text,
-                finish_reason=completion.finish_reason, think=parsed.think, answer=parsed.answer,
-                tool_call=call, format_errors=parsed.format_errors,
-            ))
-            _emit({"event": "turn", "turn": traj.turns, "think": parsed.think, "answer": parsed.answer, "tool_call": call})
+            call = (
+                parsed.tool_call.model_dump(exclude={"raw"} if parsed.tool_call.error is None else set())
+                if parsed.tool_call
+                else None
+            )
+            traj.segments.append(
+                ActionSegment(
+                    token_ids=completion.token_ids,
+                    logprobs=completion.logprobs,
+                    text=completion.text,
+                    finish_reason=completion.finish_reason,
+                    think=parsed.think,
+                    answer=parsed.answer,
+                    tool_call=call,
+                    format_errors=parsed.format_errors,
+                )
+            )
+            _emit(
+                {"event": "turn", "turn": traj.turns, "think": parsed.think, "answer": parsed.answer, "tool_call": call}
+            )
             if parsed.answer is not None:
                 traj.answer, traj.stop_reason = parsed.answer, "answer"
                 traj.truncated = completion.finish_reason == "length"
@@ -156,11 +188,15 @@ class _Nodes:
         review = None
         if self.approve_zooms and not call.get("error"):
             # human in the loop: the run stops here until Command(resume=decision) (needs a checkpointer)
-            call, review = review_call(call, interrupt({"tool_call": call, "image": traj.images[0], "turn": traj.turns}))
+            call, review = review_call(
+                call, interrupt({"tool_call": call, "image": traj.images[0], "turn": traj.turns})
+            )
         if review == "rejected":
             seg = ObservationSegment(token_ids=[], error=REJECTED_BY_REVIEWER, reason="a reviewer rejected the zoom")
         elif call.get("error"):
-            seg = ObservationSegment(token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments")
+            seg = ObservationSegment(
+                token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments"
+            )
         else:
             geom, zoom_config = view_of(original.width, original.height, self.image_processor, self.config.zoom)
             try:
@@ -169,8 +205,10 @@ class _Nodes:
                 seg = ObservationSegment(token_ids=[], error=exc.observation, reason=exc.reason)
             else:
                 seg = ObservationSegment(
-                    token_ids=self.builder.observation_ids(result.crop) if self.builder else [], image=self.store.put(result.crop),
-                    box_model=list(result.box_model), box_original=list(result.box_original),
+                    token_ids=self.builder.observation_ids(result.crop) if self.builder else [],
+                    image=self.store.put(result.crop),
+                    box_model=list(result.box_model),
+                    box_original=list(result.box_original),
                 )
                 if not self.inputs.trusts_caller and (owner := _thread_id()) is not None:
                     self.store.grant(owner, seg.image)  # the thread may name its crop later
@@ -183,7 +221,15 @@ class _Nodes:
             traj.segments.append(seg)
             if seg.image is not None:
                 traj.images.append(seg.image)
-        _emit({"event": "zoom", "box_model": seg.box_model, "box_original": seg.box_original, "crop": seg.image, "error": seg.error})
+        _emit(
+            {
+                "event": "zoom",
+                "box_model": seg.box_model,
+                "box_original": seg.box_original,
+                "crop": seg.image,
+                "error": seg.error,
+            }
+        )
         return {"trajectory": traj.model_dump(), "pending_call": None}
 
     # -- finish ----------------------------------------------------------------------------------
@@ -191,21 +237,27 @@ class _Nodes:
         traj = Trajectory.from_state(state)
         out: dict = {"answer": traj.answer}
         if state.get("messages"):
-            out["messages"] = [AIMessage(
-                content=traj.answer if traj.answer is not None else "",
-                name=self.name,
-                response_metadata={"stop_reason": traj.stop_reason, "turns": traj.turns, "crops": traj.crops},
-            )]
+            out["messages"] = [
+                AIMessage(
+                    content=traj.answer if traj.answer is not None else "",
+                    name=self.name,
+                    response_metadata={"stop_reason": traj.stop_reason, "turns": traj.turns, "crops": traj.crops},
+                )
+            ]
         return out
 
 
-REJECTED_BY_REVIEWER = "Error: the zoom was rejected by the reviewer. Answer from what you have seen, or zoom elsewhere."
+REJECTED_BY_REVIEWER = (
+    "Error: the zoom was rejected by the reviewer. Answer from what you have seen, or zoom elsewhere."
+)
 
 
 def review_call(call: dict, decision) -> tuple[dict, str]:
     """A reviewer's decision on a zoom: ``True`` / ``"approve"`` / ``None`` keeps it, ``False`` / ``"reject"``
     rejects it, ``{"bbox_2d": [...]}`` replaces the box (in the model's frame)."""
-    if decision in (None, True, "approve") or (isinstance(decision, dict) and decision.get("approve") is True and "bbox_2d" not in decision):
+    if decision in (None, True, "approve") or (
+        isinstance(decision, dict) and decision.get("approve") is True and "bbox_2d" not in decision
+    ):
         return call, "approved"
     if decision in (False, "reject") or (isinstance(decision, dict) and decision.get("approve") is False):
         return call, "rejected"
@@ -288,7 +340,9 @@ def create_visual_agent(
         print(out["answer"])
     """
     image_store = image_store or ImageStore()
-    inputs = ImageInputPolicy(allow_local_paths=allow_local_paths, image_root=image_root, max_upload_bytes=max_upload_bytes)
+    inputs = ImageInputPolicy(
+        allow_local_paths=allow_local_paths, image_root=image_root, max_upload_bytes=max_upload_bytes
+    )
     if model is None or isinstance(model, (str, Path)):
         from deepeyes_agent.backends.factory import make_backend
         from deepeyes_agent.models import resolve_model_dir
@@ -299,15 +353,32 @@ def create_visual_agent(
     if isinstance(model, BaseChatModel):
         config = config or AgentConfig()
         image_processor = getattr(processor, "image_processor", processor)
-        nodes = _Nodes(None, None, config, image_store, name, chat=ChatPolicy(model, config.system_prompt, image_store),
-                           image_processor=image_processor, approve_zooms=approve_zooms, inputs=inputs)
+        nodes = _Nodes(
+            None,
+            None,
+            config,
+            image_store,
+            name,
+            chat=ChatPolicy(model, config.system_prompt, image_store),
+            image_processor=image_processor,
+            approve_zooms=approve_zooms,
+            inputs=inputs,
+        )
     elif callable(getattr(model, "agenerate", None)) and hasattr(model, "processor"):
         config = _folder_config(getattr(model, "model_dir", None), config)
-        nodes = _Nodes(model, PromptBuilder(processor or model.processor, config.system_prompt),
-                           config, image_store, name, approve_zooms=approve_zooms, inputs=inputs)
+        nodes = _Nodes(
+            model,
+            PromptBuilder(processor or model.processor, config.system_prompt),
+            config,
+            image_store,
+            name,
+            approve_zooms=approve_zooms,
+            inputs=inputs,
+        )
     else:
-        raise TypeError(f"model must be a model folder, a token-level backend or a LangChain chat model, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a model folder, a token-level backend or a LangChain chat model, got {type(model).__name__}"
+        )
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)

@@ -33,9 +33,13 @@ class TrainConfig(RunConfig):
     max_new_tokens: int = Field(256, ge=1, description="tokens per model turn")
     max_length: int = Field(32768, description="training sequence cap (prompt + turns + observations)")
     rollout_backend: Literal["transformers", "vllm"] = Field(
-        "transformers", description="transformers: roll out on the trained model itself; vllm: an in-process vLLM "
-        "engine that receives the new weights after every step")
-    concurrency: int | None = Field(None, ge=1, description="episodes in flight during rollouts (default: all of a step)")
+        "transformers",
+        description="transformers: roll out on the trained model itself; vllm: an in-process vLLM "
+        "engine that receives the new weights after every step",
+    )
+    concurrency: int | None = Field(
+        None, ge=1, description="episodes in flight during rollouts (default: all of a step)"
+    )
     # optimisation
     lr: float = Field(1e-6, description="DeepEyes: 1e-6 for 7B; small models want more")
     weight_decay: float = Field(0.01, description="AdamW weight decay (DeepEyes: 0.01)")
@@ -45,12 +49,13 @@ class TrainConfig(RunConfig):
     # reward
     reward: RewardConfig = Field(default_factory=RewardConfig)
     judge: Literal["option", "exact", "llm"] = Field(
-        "option", description="option: letter / option text · exact: normalised string · llm: an OpenAI-compatible "
-        "endpoint (key from DEEPEYES_JUDGE_API_KEY)")
+        "option",
+        description="option: letter / option text · exact: normalised string · llm: an OpenAI-compatible "
+        "endpoint (key from DEEPEYES_JUDGE_API_KEY)",
+    )
     judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1)")
     judge_model: str = Field("judge", description="the LLM judge's model name")
     # bookkeeping
     save_every: int = Field(10, ge=1, description="steps between checkpoints")
     seed: int = Field(0, description="seeds prompt order, option shuffles and sampling")
     threads: int = Field(2, ge=1, description="torch threads")
-

@@ -1,9 +1,9 @@
 """GRPO: group-normalised advantages and a token-level clipped policy loss (docs/deepeyes.md, "Training run").
 
-    A_i = (r_i − mean(r_group)) / (std(r_group) + ε)          (unbiased std, as verl's GRPO)
-    loss = token-mean over action tokens of  −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)
-           with dual clip for A < 0: max(that, −c·A)            (c = 3)
-         + β · KL(π ‖ π_ref)  (k3 estimator; β = 0 in DeepEyes)
+A_i = (r_i − mean(r_group)) / (std(r_group) + ε)          (unbiased std, as verl's GRPO)
+loss = token-mean over action tokens of  −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)
+       with dual clip for A < 0: max(that, −c·A)            (c = 3)
+     + β · KL(π ‖ π_ref)  (k3 estimator; β = 0 in DeepEyes)
 """
 
 from __future__ import annotations
@@ -44,8 +44,14 @@ class LossStats:
     ratio_mean: float
 
 
-def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                cfg: GRPOConfig, ref_logp: torch.Tensor | None = None) -> LossStats:
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    cfg: GRPOConfig,
+    ref_logp: torch.Tensor | None = None,
+) -> LossStats:
     """``logp``, ``old_logp``, ``ref_logp``, ``mask``: (batch, seq) over next-token targets; ``advantages``: (batch,)."""
     mask = mask.float()
     n = mask.sum().clamp(min=1)

@@ -64,8 +64,12 @@ JUDGE_EXAMPLES = [  # (question, standard answer, model answer, judgement) — t
     ("Are the spots on a giraffe?", "No, the spots are on a banana.", "no", 1),
     ("Who is wearing pants?", "The boy is wearing pants.", "The person in the picture is wearing pants.", 1),
     ("Is the man phone both blue and closed?", "Yes, the man phone is both blue and closed.", "No.", 0),
-    ("What color is the towel in the center of the picture?", "The towel in the center of the picture is blue.",
-     "The towel in the center of the picture is pink.", 0),
+    (
+        "What color is the towel in the center of the picture?",
+        "The towel in the center of the picture is blue.",
+        "The towel in the center of the picture is pink.",
+        0,
+    ),
 ]
 OPTION_JUDGE_EXAMPLES = [  # the V* eval's variant (judge_result.py): standard answers carry their letter
     ("Is the countertop tan or blue?", "A. The countertop is tan.", "tan", 1),
@@ -74,15 +78,25 @@ OPTION_JUDGE_EXAMPLES = [  # the V* eval's variant (judge_result.py): standard a
     ("Are the spots on a giraffe?", "A. No, the spots are on a banana.", "no", 1),
     ("Who is wearing pants?", "A. The boy is wearing pants.", "C. The girl in the picture is wearing pants.", 0),
     ("Is the man phone both blue and closed?", "A. Yes, the man phone is both blue and closed.", "No.", 0),
-    ("What color is the towel in the center of the picture?", "A. The towel in the center of the picture is blue.",
-     "The towel in the center of the picture is pink.", 0),
+    (
+        "What color is the towel in the center of the picture?",
+        "A. The towel in the center of the picture is blue.",
+        "The towel in the center of the picture is pink.",
+        0,
+    ),
 ]
 
 
 def judge_prompt(question: str, truth: str, prediction: str, examples=JUDGE_EXAMPLES) -> str:
-    shots = "".join(f"\n[Question]: {q}\n[Standard Answer]: {a}\n[Model_answer] : {m}\nJudgement: {j}\n\n\n"
-                    for q, a, m, j in examples)
-    return JUDGE_INSTRUCTION + shots + f"\n[Question]: {question}\n[Standard Answer]: {truth}\n[Model_answer] : {prediction}\nJudgement:"
+    shots = "".join(
+        f"\n[Question]: {q}\n[Standard Answer]: {a}\n[Model_answer] : {m}\nJudgement: {j}\n\n\n"
+        for q, a, m, j in examples
+    )
+    return (
+        JUDGE_INSTRUCTION
+        + shots
+        + f"\n[Question]: {question}\n[Standard Answer]: {truth}\n[Model_answer] : {prediction}\nJudgement:"
+    )
 
 
 def parse_judgement(reply: str) -> float | None:
@@ -104,8 +118,18 @@ class LLMJudge:
     The API key comes from ``api_key`` or the environment (``DEEPEYES_JUDGE_API_KEY``), never from a config
     file, so it is not written into run folders, agent settings or printed commands."""
 
-    def __init__(self, base_url: str, model: str = "judge", api_key: str | None = None, *, retries: int = 4,
-                 timeout: float = 60.0, backoff: float = 1.0, temperature: float = 0.3, client=None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "judge",
+        api_key: str | None = None,
+        *,
+        retries: int = 4,
+        timeout: float = 60.0,
+        backoff: float = 1.0,
+        temperature: float = 0.3,
+        client=None,
+    ):
         if client is None:
             import os
 
@@ -125,14 +149,20 @@ class LLMJudge:
             if direct is not None:  # a letter or an exact option: no need to ask
                 return float(direct == truth.answer_index)
             answer = f"{'ABCDEF'[truth.answer_index]}. {truth.options[truth.answer_index]}"
-        examples = OPTION_JUDGE_EXAMPLES if truth.options is not None and truth.answer_index is not None else JUDGE_EXAMPLES
+        examples = (
+            OPTION_JUDGE_EXAMPLES if truth.options is not None and truth.answer_index is not None else JUDGE_EXAMPLES
+        )
         prompt = judge_prompt(truth.question, answer, prediction.strip(), examples)
         last: Exception | str | None = None
         for attempt in range(self.retries + 1):
             try:
                 reply = self.client.chat.completions.create(
-                    model=self.model, temperature=self.temperature,
-                    messages=[{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": prompt}],
+                    model=self.model,
+                    temperature=self.temperature,
+                    messages=[
+                        {"role": "system", "content": "You are a helpful assistant."},
+                        {"role": "user", "content": prompt},
+                    ],
                 )
                 verdict = parse_judgement(reply.choices[0].message.content or "")
                 if verdict is not None:

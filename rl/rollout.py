@@ -25,22 +25,29 @@ class Episode:
 
 
 def truth_of(row: EvalRow) -> Truth:
-    return Truth(answer=row.options[row.answer_index], options=row.options, answer_index=row.answer_index,
-                 question=row.question)
+    return Truth(
+        answer=row.options[row.answer_index], options=row.options, answer_index=row.answer_index, question=row.question
+    )
 
 
-def collect(graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig,
-            concurrency: int | None = None) -> list[Episode]:
+def collect(
+    graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig, concurrency: int | None = None
+) -> list[Episode]:
     """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all)."""
-    inputs = [{"image": str(row.image), "question": row.question, "options": list(row.options)}
-              for row in rows for _ in range(n)]
+    inputs = [
+        {"image": str(row.image), "question": row.question, "options": list(row.options)}
+        for row in rows
+        for _ in range(n)
+    ]
     outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or len(inputs)}))
     episodes = []
     for k, out in enumerate(outputs):
         row = rows[k // n]
         traj = Trajectory.from_state(out)
         if not traj.prompt_ids:
-            raise TypeError("this graph's policy is a chat model: its trajectories carry no token ids or logprobs. "
-                            "RL trains on tokens — build the graph on a token-level backend (TransformersBackend, vLLM)")
+            raise TypeError(
+                "this graph's policy is a chat model: its trajectories carry no token ids or logprobs. "
+                "RL trains on tokens — build the graph on a token-level backend (TransformersBackend, vLLM)"
+            )
         episodes.append(Episode(row, k // n, traj, compute_reward(traj, truth_of(row), judge, reward_config)))
     return episodes

@@ -16,7 +16,6 @@ from pathlib import Path
 from pydantic import Field
 
 from deepeyes_agent.configs import RunConfig
-
 from deepeyes_agent.eval.rows import load_rows
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 
@@ -52,8 +51,13 @@ def select(cfg: SelectConfig, backend, agent_config) -> dict:
     agent = agent_config.model_copy(update={"sampling": sampling})
     accuracy: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for mode in ("direct", "oracle"):
-        run_eval(EvalConfig(data=cfg.data, out=cfg.out / mode, mode=mode, seed=cfg.seed, samples=cfg.k,
-                            concurrency=cfg.concurrency), backend, agent)
+        run_eval(
+            EvalConfig(
+                data=cfg.data, out=cfg.out / mode, mode=mode, seed=cfg.seed, samples=cfg.k, concurrency=cfg.concurrency
+            ),
+            backend,
+            agent,
+        )
         for line in (cfg.out / mode / "rows.jsonl").read_text().splitlines():
             rec = json.loads(line)
             accuracy[rec["id"]][mode].append(rec["correct"])
@@ -72,12 +76,25 @@ def select(cfg: SelectConfig, backend, agent_config) -> dict:
             acc_crop = sum(acc["oracle"]) / len(acc["oracle"]) if acc["oracle"] else None
             keep, why = decide(acc_direct, acc_crop, cfg)
             reasons[why] += 1
-            report_rows.append({"id": row.id, "line": row.line, "acc_direct": acc_direct, "acc_crop": acc_crop,
-                                "kept": keep, "why": why})
+            report_rows.append(
+                {
+                    "id": row.id,
+                    "line": row.line,
+                    "acc_direct": acc_direct,
+                    "acc_crop": acc_crop,
+                    "kept": keep,
+                    "why": why,
+                }
+            )
             if keep:
                 kept_file.write(lines[row.line - 1] + "\n")
-    report = {"rows": len(rows), "kept": sum(r["kept"] for r in report_rows), "reasons": dict(reasons),
-              "skipped_rows": skipped, "config": cfg.model_dump(mode="json")}
+    report = {
+        "rows": len(rows),
+        "kept": sum(r["kept"] for r in report_rows),
+        "reasons": dict(reasons),
+        "skipped_rows": skipped,
+        "config": cfg.model_dump(mode="json"),
+    }
     (cfg.out / "report.json").write_text(json.dumps(report, indent=1))
     (cfg.out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in report_rows))
     return report

@@ -26,10 +26,16 @@ class TrainBatch:
     old_logprobs: torch.Tensor  # (B, L-1): rollout logprob of token t+1
     vision: dict
 
-    def to(self, device) -> "TrainBatch":
+    def to(self, device) -> TrainBatch:
         move = lambda t: t.to(device)  # noqa: E731
-        return TrainBatch(move(self.input_ids), move(self.attention_mask), move(self.mm_token_type_ids),
-                          move(self.action_mask), move(self.old_logprobs), {k: move(v) for k, v in self.vision.items()})
+        return TrainBatch(
+            move(self.input_ids),
+            move(self.attention_mask),
+            move(self.mm_token_type_ids),
+            move(self.action_mask),
+            move(self.old_logprobs),
+            {k: move(v) for k, v in self.vision.items()},
+        )
 
 
 def _image_runs(ids: list[int], image_token_id: int) -> int:
@@ -45,8 +51,15 @@ def _cut(ids: list[int], image_token_id: int, max_length: int) -> tuple[int, int
     return keep, _image_runs(ids[:keep], image_token_id)
 
 
-def collate_trajectories(trajs: list[Trajectory], images: list[list[Image.Image]], image_processor,
-                         image_token_id: int, pad_id: int, max_length: int = 32768, dtype=torch.float32) -> TrainBatch:
+def collate_trajectories(
+    trajs: list[Trajectory],
+    images: list[list[Image.Image]],
+    image_processor,
+    image_token_id: int,
+    pad_id: int,
+    max_length: int = 32768,
+    dtype=torch.float32,
+) -> TrainBatch:
     rows, kept_images = [], []
     for traj, imgs in zip(trajs, images):
         ids = traj.input_ids()
@@ -63,14 +76,28 @@ def collate_trajectories(trajs: list[Trajectory], images: list[list[Image.Image]
         attention[b, : len(seq)] = 1
         action[b, : len(seq)] = torch.tensor(mask, dtype=torch.float32)
         old[b, : len(seq)] = torch.tensor(logp)
-    return TrainBatch(ids, attention, mm_token_type_ids(ids, image_token_id), action[:, 1:], old[:, 1:],
-                      vision_inputs(image_processor, kept_images, dtype))
+    return TrainBatch(
+        ids,
+        attention,
+        mm_token_type_ids(ids, image_token_id),
+        action[:, 1:],
+        old[:, 1:],
+        vision_inputs(image_processor, kept_images, dtype),
+    )
 
 
 def token_logprobs(model, batch: TrainBatch, *, with_entropy: bool = False):
     """The policy's logprob of every next token (mRoPE over all images via the model's own rope index)."""
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                   mm_token_type_ids=batch.mm_token_type_ids, **batch.vision).logits[:, :-1].float()
+    logits = (
+        model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            mm_token_type_ids=batch.mm_token_type_ids,
+            **batch.vision,
+        )
+        .logits[:, :-1]
+        .float()
+    )
     logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, batch.input_ids[:, 1:, None])[..., 0]
     if not with_entropy:

@@ -50,14 +50,21 @@ def step_metrics(episodes: list[Episode]) -> dict:
 
 
 class LocalTrainer:
-    def __init__(self, cfg: TrainConfig, backend: TransformersBackend | None = None, store: ImageStore | None = None,
-                 rollout_backend=None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        backend: TransformersBackend | None = None,
+        store: ImageStore | None = None,
+        rollout_backend=None,
+    ):
         """``backend`` holds the trained model; rollouts run on it, or on ``rollout_backend`` (e.g. a running
         :class:`VLLMBackend`; built from ``cfg.rollout_backend`` when not given) which gets the weights
         after every step."""
         if backend is not None and getattr(backend, "model", None) is None:
-            raise TypeError("RL needs a token-level backend with a trainable model (transformers); a chat model "
-                            "has no token ids or logprobs to train on")
+            raise TypeError(
+                "RL needs a token-level backend with a trainable model (transformers); a chat model "
+                "has no token ids or logprobs to train on"
+            )
         torch.set_num_threads(cfg.threads)
         self.cfg = cfg
         self.model_dir = cfg.model or default_model_dir()
@@ -73,8 +80,11 @@ class LocalTrainer:
             self.rollout_backend = VLLMBackend(resume or self.model_dir, max_images=cfg.max_turns + 1, seed=cfg.seed)
         self.store = store or ImageStore()
         self.agent_config = AgentConfig.for_model(
-            self.model_dir, self.model.config.model_type, max_turns=cfg.max_turns,
-            sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p))
+            self.model_dir,
+            self.model.config.model_type,
+            max_turns=cfg.max_turns,
+            sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p),
+        )
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         if resume is not None:
             state = torch.load(resume / "trainer_state.pt", weights_only=True)
@@ -88,8 +98,11 @@ class LocalTrainer:
 
     def graph(self, seed: int):
         sampling = self.agent_config.sampling.model_copy(update={"seed": seed})
-        return create_visual_agent(self.rollout_backend, config=self.agent_config.model_copy(update={"sampling": sampling}),
-                                   image_store=self.store)
+        return create_visual_agent(
+            self.rollout_backend,
+            config=self.agent_config.model_copy(update={"sampling": sampling}),
+            image_store=self.store,
+        )
 
     def prompts(self, step: int):
         rng = random.Random(f"{self.cfg.seed}-prompts-{step}")
@@ -100,8 +113,14 @@ class LocalTrainer:
         cfg = self.cfg
         t0 = time.time()
         self.model.eval()
-        episodes = collect(self.graph(cfg.seed * 100003 + step), self.prompts(step), cfg.rollouts_per_prompt,
-                           self.judge, cfg.reward, concurrency=cfg.concurrency)
+        episodes = collect(
+            self.graph(cfg.seed * 100003 + step),
+            self.prompts(step),
+            cfg.rollouts_per_prompt,
+            self.judge,
+            cfg.reward,
+            concurrency=cfg.concurrency,
+        )
         t_rollout = time.time() - t0
         rewards = torch.tensor([e.reward.total for e in episodes])
         advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps)
@@ -111,12 +130,15 @@ class LocalTrainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for start in range(0, len(learn), cfg.micro_batch):
-            idx = learn[start:start + cfg.micro_batch]
+            idx = learn[start : start + cfg.micro_batch]
             batch = collate_trajectories(
                 [episodes[i].trajectory for i in idx],
                 [[self.store.get(r) for r in episodes[i].trajectory.images] for i in idx],
-                self.backend.processor.image_processor, self.model.config.image_token_id,
-                self.backend.pad_token_id, cfg.max_length)
+                self.backend.processor.image_processor,
+                self.model.config.image_token_id,
+                self.backend.pad_token_id,
+                cfg.max_length,
+            )
             logp, entropy = token_logprobs(self.model, batch, with_entropy=True)
             ref = None
             if self.reference is not None:
@@ -129,33 +151,59 @@ class LocalTrainer:
             stats["kl"] += out.kl * share
             stats["clip_fraction"] += out.clip_fraction * share
             stats["entropy"] += float((entropy.detach() * batch.action_mask).sum() / max(1, total_tokens))
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip) if learn else torch.tensor(0.0)
+        grad_norm = (
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip) if learn else torch.tensor(0.0)
+        )
         if learn:
             self.optimizer.step()
         self.model.eval()
         sync_weights(self.rollout_backend, self.model)
-        return {"step": step + 1, **step_metrics(episodes), **stats, "grad_norm": float(grad_norm),
-                "trained_trajectories": len(learn), "rollout_s": t_rollout, "step_s": time.time() - t0}
+        return {
+            "step": step + 1,
+            **step_metrics(episodes),
+            **stats,
+            "grad_norm": float(grad_norm),
+            "trained_trajectories": len(learn),
+            "rollout_s": t_rollout,
+            "step_s": time.time() - t0,
+        }
 
     def save(self, step: int) -> Path:
         def write(folder: Path) -> None:
             self.model.save_pretrained(folder)
             self.backend.processor.save_pretrained(folder)
-            write_agent_defaults(folder, **{**agent_defaults(self.model_dir), "system_prompt": self.agent_config.system_prompt})
-            torch.save({"step": step, "optimizer": self.optimizer.state_dict(),
-                        "config": self.cfg.model_dump(mode="json")}, folder / "trainer_state.pt")
+            write_agent_defaults(
+                folder, **{**agent_defaults(self.model_dir), "system_prompt": self.agent_config.system_prompt}
+            )
+            torch.save(
+                {"step": step, "optimizer": self.optimizer.state_dict(), "config": self.cfg.model_dump(mode="json")},
+                folder / "trainer_state.pt",
+            )
 
         return save_atomically(self.cfg.out, write, str(step))
 
     def evaluate(self, step: int) -> dict:
         from deepeyes_agent.eval.runner import EvalConfig, run_eval
 
-        greedy = self.agent_config.model_copy(update={"sampling": self.agent_config.sampling.model_copy(update={"temperature": 0.0})})
-        cfg = EvalConfig(data=self.cfg.eval_data, out=self.cfg.out / "eval" / f"step{step:05d}", mode="tool",
-                         seed=self.cfg.seed, limit=self.cfg.eval_limit, concurrency=self.cfg.concurrency or 32)
+        greedy = self.agent_config.model_copy(
+            update={"sampling": self.agent_config.sampling.model_copy(update={"temperature": 0.0})}
+        )
+        cfg = EvalConfig(
+            data=self.cfg.eval_data,
+            out=self.cfg.out / "eval" / f"step{step:05d}",
+            mode="tool",
+            seed=self.cfg.seed,
+            limit=self.cfg.eval_limit,
+            concurrency=self.cfg.concurrency or 32,
+        )
         summary = run_eval(cfg, self.rollout_backend, greedy, store=self.store)
-        return {"step": step, "eval/accuracy": summary.get("accuracy", 0.0), "eval/tool_call_rate": summary.get("tool_call_rate", 0.0),
-                "eval/zoom_hit": summary.get("zoom_hit", 0.0), **{f"eval/{k}": v for k, v in summary.get("per_category", {}).items()}}
+        return {
+            "step": step,
+            "eval/accuracy": summary.get("accuracy", 0.0),
+            "eval/tool_call_rate": summary.get("tool_call_rate", 0.0),
+            "eval/zoom_hit": summary.get("zoom_hit", 0.0),
+            **{f"eval/{k}": v for k, v in summary.get("per_category", {}).items()},
+        }
 
     def run(self, log=print, progress=None) -> Path:
         cfg = self.cfg

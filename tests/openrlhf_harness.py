@@ -23,14 +23,17 @@ GPU_ONLY = ("vllm", "flash_attn")
 # flash_attn: only what openrlhf imports at module level (ring attention helpers, never called here);
 # its fused kernels (e.g. flash_attn.ops.triton.cross_entropy) stay absent, so OpenRLHF takes its
 # plain-torch fallbacks exactly as on a machine without them.
-FLASH_ATTN_NAMES = {"flash_attn.bert_padding": ("index_first_axis", "pad_input", "rearrange", "unpad_input"),
-                    "flash_attn.utils.distributed": ("all_gather",)}
+FLASH_ATTN_NAMES = {
+    "flash_attn.bert_padding": ("index_first_axis", "pad_input", "rearrange", "unpad_input"),
+    "flash_attn.utils.distributed": ("all_gather",),
+}
 FLASH_ATTN_PACKAGES = {"flash_attn", "flash_attn.utils", *FLASH_ATTN_NAMES}
 
 
 def _unavailable(name):
     def fail(*_args, **_kwargs):
         raise RuntimeError(f"{name} is a stub: flash_attn is not available on this CPU machine")
+
     return fail
 
 
@@ -93,19 +96,46 @@ class VLLMShapedEngine:
         collapsed = dedup_media_tokens(prompt_token_ids, {pad}) if images else list(prompt_token_ids)
         ids = self.builder.expand(collapsed, images)
         assert ids == list(prompt_token_ids), "expanded ids do not match the images"
-        self.calls.append({"ids": collapsed, "images": len(images), "max_tokens": sampling_params.max_tokens,
-                           "logprobs": sampling_params.logprobs})
-        sampling = SamplingParams(max_tokens=sampling_params.max_tokens, temperature=sampling_params.temperature,
-                                  top_p=sampling_params.top_p, top_k=sampling_params.top_k)
+        self.calls.append(
+            {
+                "ids": collapsed,
+                "images": len(images),
+                "max_tokens": sampling_params.max_tokens,
+                "logprobs": sampling_params.logprobs,
+            }
+        )
+        sampling = SamplingParams(
+            max_tokens=sampling_params.max_tokens,
+            temperature=sampling_params.temperature,
+            top_p=sampling_params.top_p,
+            top_k=sampling_params.top_k,
+        )
         done = await self.backend.agenerate(GenerationRequest(ids, images, sampling))
-        return SimpleNamespace(request_id=str(len(self.calls)), prompt_token_ids=collapsed, outputs=[SimpleNamespace(
-            index=0, token_ids=list(done.token_ids), text=done.text, finish_reason=done.finish_reason,
-            logprobs=[{t: SimpleNamespace(logprob=lp, rank=1)} for t, lp in zip(done.token_ids, done.logprobs)],
-        )])
+        return SimpleNamespace(
+            request_id=str(len(self.calls)),
+            prompt_token_ids=collapsed,
+            outputs=[
+                SimpleNamespace(
+                    index=0,
+                    token_ids=list(done.token_ids),
+                    text=done.text,
+                    finish_reason=done.finish_reason,
+                    logprobs=[{t: SimpleNamespace(logprob=lp, rank=1)} for t, lp in zip(done.token_ids, done.logprobs)],
+                )
+            ],
+        )
 
 
 def vllm_sampling_params(**kw):
     """What OpenRLHF's ``SamplesGenerator`` builds (a ``vllm.SamplingParams``), as plain attributes."""
-    defaults = dict(temperature=1.0, top_p=1.0, top_k=-1, max_tokens=64, min_tokens=1, skip_special_tokens=False,
-                    logprobs=1, seed=None)
+    defaults = dict(
+        temperature=1.0,
+        top_p=1.0,
+        top_k=-1,
+        max_tokens=64,
+        min_tokens=1,
+        skip_special_tokens=False,
+        logprobs=1,
+        seed=None,
+    )
     return SimpleNamespace(**{**defaults, **kw})

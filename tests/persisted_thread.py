@@ -15,9 +15,9 @@ import os
 import signal
 import sqlite3
 
+from conftest import answer, tool_call
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.images import ImageStore
@@ -38,8 +38,11 @@ def main() -> None:
     p.add_argument("--kill-after-crops", type=int, default=0)
     args = p.parse_args()
     conn = sqlite3.connect(args.db, check_same_thread=False)
-    graph = create_visual_agent(ScriptedBackend(load_processor(args.model_dir), turn), image_store=ImageStore(args.images),
-                                checkpointer=SqliteSaver(conn))
+    graph = create_visual_agent(
+        ScriptedBackend(load_processor(args.model_dir), turn),
+        image_store=ImageStore(args.images),
+        checkpointer=SqliteSaver(conn),
+    )
     thread = {"configurable": {"thread_id": "crash-test"}}
     inputs = {"image": args.scene, "question": "What colour is the square?"} if args.mode == "start" else None
     crops = 0

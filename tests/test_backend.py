@@ -31,7 +31,7 @@ def test_length_finish_and_logprobs_match_a_training_forward(backend, processor)
     assert out.finish_reason in ("stop", "length") and len(out.token_ids) <= 8
     assert len(out.logprobs) == len(out.token_ids)
     scored = score_tokens(backend.model, processor, req.prompt_ids + out.token_ids, req.images)
-    got = scored[len(req.prompt_ids):]
+    got = scored[len(req.prompt_ids) :]
     assert torch.allclose(got, torch.tensor(out.logprobs), atol=1e-4)
 
 
@@ -45,8 +45,10 @@ def test_concurrent_async_requests_share_batches(backend, processor):
 
     backend._generate_batch = counting
     try:
+
         async def run():
             return await asyncio.gather(*(backend.agenerate(_request(processor, max_tokens=4)) for _ in range(6)))
+
         outs = asyncio.run(run())
     finally:
         del backend._generate_batch

@@ -12,6 +12,7 @@ from deepeyes_agent.checkpoint import CheckpointError, latest, save_atomically
 def _write(payload: bytes):
     def write(folder):
         (folder / "weights.bin").write_bytes(payload)
+
     return write
 
 

@@ -13,12 +13,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # starts processes or servers
+
 CLI = Path(sys.executable).with_name("deepeyes-agent")
 
 
 def _run(*args, tmp_path, env=None):
     env = {**os.environ, "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "images"), **(env or {})}
-    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    return subprocess.run(
+        [str(CLI), *map(str, args)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
 
 
 def _one_line_error(out, code: int) -> str:
@@ -41,8 +45,15 @@ def hostile(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("name, says", [("truncated.jpg", "cannot decode image"), ("text.png", "cannot decode image"),
-                                        ("bomb.png", "decompression-bomb limit"), ("strip.png", "aspect ratio")])
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("truncated.jpg", "cannot decode image"),
+        ("text.png", "cannot decode image"),
+        ("bomb.png", "decompression-bomb limit"),
+        ("strip.png", "aspect ratio"),
+    ],
+)
 def test_a_hostile_image_is_one_line_and_exit_2(name, says, hostile, tiny_dir, tmp_path):
     line = _one_line_error(_run("ask", hostile / name, "q", "--model", tiny_dir, tmp_path=tmp_path), 2)
     assert name in line and says in line
@@ -60,15 +71,18 @@ def test_a_missing_model_folder_is_bad_input(hostile, tmp_path):
 
 def test_a_bad_row_with_strict_is_one_line(tiny_dir, tmp_path):
     (tmp_path / "rows.jsonl").write_text('{"image": "../../etc/passwd", "question": "q", "options": ["a", "b"]}\n')
-    line = _one_line_error(_run("eval", "--data", "rows.jsonl", "--out", "ev", "--model", tiny_dir, "--strict",
-                                tmp_path=tmp_path), 2)
+    line = _one_line_error(
+        _run("eval", "--data", "rows.jsonl", "--out", "ev", "--model", tiny_dir, "--strict", tmp_path=tmp_path), 2
+    )
     assert "rows.jsonl:1" in line and "escapes the data root" in line
 
 
 def test_a_bad_config_value_is_one_line(tmp_path):
     (tmp_path / "rows.jsonl").write_text("")
     (tmp_path / "bad.yaml").write_text("lr: fast\n")
-    line = _one_line_error(_run("train", "--data", "rows.jsonl", "--out", "run", "--config", "bad.yaml", tmp_path=tmp_path), 2)
+    line = _one_line_error(
+        _run("train", "--data", "rows.jsonl", "--out", "run", "--config", "bad.yaml", tmp_path=tmp_path), 2
+    )
     assert "lr" in line and "valid number" in line
 
 
@@ -98,8 +112,19 @@ def test_an_unavailable_server_is_exit_3_and_its_key_is_sent_but_never_printed(h
     secret = "sk-server-key-987654321"
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        out = _run("ask", "ok.png", "q", "--model", tiny_dir, "--server-url", url, "--save-json", "t.json",
-                   tmp_path=tmp_path, env={"DEEPEYES_SERVER_API_KEY": secret})
+        out = _run(
+            "ask",
+            "ok.png",
+            "q",
+            "--model",
+            tiny_dir,
+            "--server-url",
+            url,
+            "--save-json",
+            "t.json",
+            tmp_path=tmp_path,
+            env={"DEEPEYES_SERVER_API_KEY": secret},
+        )
     finally:
         server.shutdown()
     line = _one_line_error(out, 3)
@@ -111,6 +136,7 @@ def test_an_unavailable_server_is_exit_3_and_its_key_is_sent_but_never_printed(h
 
 def test_an_unreachable_server_is_exit_3(tiny_dir, tmp_path):
     Image.new("RGB", (320, 240), "green").save(tmp_path / "ok.png")
-    line = _one_line_error(_run("ask", "ok.png", "q", "--model", tiny_dir, "--server-url", "http://127.0.0.1:9",
-                                tmp_path=tmp_path), 3)
+    line = _one_line_error(
+        _run("ask", "ok.png", "q", "--model", tiny_dir, "--server-url", "http://127.0.0.1:9", tmp_path=tmp_path), 3
+    )
     assert "http://127.0.0.1:9 did not answer" in line

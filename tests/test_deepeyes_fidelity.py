@@ -7,9 +7,9 @@ library on the same inputs; the expected values are what DeepEyes produces (docs
 import json
 
 import pytest
+from conftest import answer
 from PIL import Image
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageError, ImageStore
@@ -27,7 +27,7 @@ ORIGINAL = ZoomConfig(frame=CoordinateFrame.ORIGINAL)
 
 
 def _call(arguments) -> str:
-    return f'<think>z</think><tool_call>{json.dumps({"name": "image_zoom_in_tool", "arguments": arguments})}</tool_call><|im_end|>'
+    return f"<think>z</think><tool_call>{json.dumps({'name': 'image_zoom_in_tool', 'arguments': arguments})}</tool_call><|im_end|>"
 
 
 def _episode(processor, store, scene_path, script) -> Trajectory:
@@ -36,7 +36,9 @@ def _episode(processor, store, scene_path, script) -> Trajectory:
     return Trajectory.from_state(out)
 
 
-@pytest.mark.parametrize("box", [["40", 40, 400, 400], [" 3250 ", 0, 400, 400], ["1_0", 0, 400, 400], [True, 0, 400, 400]])
+@pytest.mark.parametrize(
+    "box", [["40", 40, 400, 400], [" 3250 ", 0, 400, 400], ["1_0", 0, 400, 400], [True, 0, 400, 400]]
+)
 def test_numeric_strings_and_booleans_are_not_coordinates(box):
     """pydantic would coerce "40" to 40.0; DeepEyes' arithmetic on a string fails → an error observation."""
     with pytest.raises(ZoomError) as err:
@@ -90,19 +92,27 @@ def test_nested_answer_tags_judge_the_innermost_text():
     assert parse_turn("<think>x</think><answer><answer>B</answer></answer>").answer == "B"
 
 
-@pytest.mark.parametrize("body, text", [
-    ("[1, 2]", "Error: list indices must be integers or slices, not str"),
-    ('"zoom"', "Error: string indices must be integers, not 'str'"),
-    ("7", "Error: 'int' object is not subscriptable"),
-    ("null", "Error: 'NoneType' object is not subscriptable"),
-    ('{"arguments": {}}', "Error: 'name'"),
-])
+@pytest.mark.parametrize(
+    "body, text",
+    [
+        ("[1, 2]", "Error: list indices must be integers or slices, not str"),
+        ('"zoom"', "Error: string indices must be integers, not 'str'"),
+        ("7", "Error: 'int' object is not subscriptable"),
+        ("null", "Error: 'NoneType' object is not subscriptable"),
+        ('{"arguments": {}}', "Error: 'name'"),
+    ],
+)
 def test_json_that_is_not_a_call_gets_python_s_own_text(body, text):
     assert parse_turn(f"<tool_call>{body}</tool_call>").tool_call.error == text
 
 
-@pytest.mark.parametrize("arguments, text", [([1, 2, 3, 4], "Error: list indices must be integers or slices, not str"),
-                                             ({"bbox": [1, 2, 3, 4]}, "Error: 'bbox_2d'")])
+@pytest.mark.parametrize(
+    "arguments, text",
+    [
+        ([1, 2, 3, 4], "Error: list indices must be integers or slices, not str"),
+        ({"bbox": [1, 2, 3, 4]}, "Error: 'bbox_2d'"),
+    ],
+)
 def test_arguments_without_bbox_2d_get_python_s_own_text(arguments, text):
     with pytest.raises(ZoomError) as err:
         zoom(Image.new("RGB", (2000, 1500)), arguments, GEOM, ORIGINAL)

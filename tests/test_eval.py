@@ -4,18 +4,20 @@ import json
 from collections import Counter
 
 import pytest
-
 from conftest import answer, tool_call
+
+from deepeyes_agent.answer_match import chosen_option
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.eval.rows import EvalRow, RowError, load_rows, order_options, resolve_inside
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 from deepeyes_agent.graphs import AgentConfig
-from deepeyes_agent.answer_match import chosen_option
 
 
 def _row(i: int) -> EvalRow:
-    return EvalRow(id=str(i), line=i, image=None, question="q", options=("w", "x", "y", "z"), answer_index=0, category="c")
+    return EvalRow(
+        id=str(i), line=i, image=None, question="q", options=("w", "x", "y", "z"), answer_index=0, category="c"
+    )
 
 
 @pytest.mark.parametrize("mode", ["shuffle", "cycle"])
@@ -32,19 +34,38 @@ def test_option_order_keeps_the_right_answer():
     assert order_options(_row(0), "fixed", 0, 0).answer_index == 0
 
 
-@pytest.mark.parametrize("prediction, expected", [
-    ("B", 1), ("B.", 1), ("(C)", 2), ("D. z", 3), ("\\boxed{A}", 0), ("x", 1), ("  Y ", 2),
-    ("A red sign", None), ("E", None), ("", None), (None, None), ("w or x", None),
-])
+@pytest.mark.parametrize(
+    "prediction, expected",
+    [
+        ("B", 1),
+        ("B.", 1),
+        ("(C)", 2),
+        ("D. z", 3),
+        ("\\boxed{A}", 0),
+        ("x", 1),
+        ("  Y ", 2),
+        ("A red sign", None),
+        ("E", None),
+        ("", None),
+        (None, None),
+        ("w or x", None),
+    ],
+)
 def test_option_judge(prediction, expected):
     assert chosen_option(prediction, ["w", "x", "y", "z"]) == expected
 
 
-@pytest.mark.parametrize("prediction, expected", [
-    ("The pattern on the red sign is checkerboard.", 1),  # a sentence naming one option (DeepEyes' judge: correct)
-    ("vertical stripes", 0), ("It has vertical stripes.", 0),  # "stripes" inside "vertical stripes" is no second option
-    ("vertical stripes or checkerboard", None), ("a checkerboarded sign", None), ("stripes", 2),
-])
+@pytest.mark.parametrize(
+    "prediction, expected",
+    [
+        ("The pattern on the red sign is checkerboard.", 1),  # a sentence naming one option (DeepEyes' judge: correct)
+        ("vertical stripes", 0),
+        ("It has vertical stripes.", 0),  # "stripes" inside "vertical stripes" is no second option
+        ("vertical stripes or checkerboard", None),
+        ("a checkerboarded sign", None),
+        ("stripes", 2),
+    ],
+)
 def test_option_judge_reads_a_sentence_that_names_one_option(prediction, expected):
     assert chosen_option(prediction, ["vertical stripes", "checkerboard", "stripes"]) == expected
 
@@ -88,8 +109,14 @@ def bench(tmp_path_factory):
 def test_tool_mode_summary_is_deterministic_and_skips_the_missing_image(bench, processor, store, tmp_path):
     summaries = []
     for k in range(2):  # zoom while only the original is in context, then answer "A"
-        backend = ScriptedBackend(processor, lambda req, turn: tool_call([10, 10, 200, 200]) if req.prompt_ids.count(
-            processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")) == 1 else answer("A"))
+        backend = ScriptedBackend(
+            processor,
+            lambda req, turn: (
+                tool_call([10, 10, 200, 200])
+                if req.prompt_ids.count(processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")) == 1
+                else answer("A")
+            ),
+        )
         cfg = EvalConfig(data=bench, out=tmp_path / f"run{k}", mode="tool", seed=4, concurrency=3, traces=2)
         summaries.append(run_eval(cfg, backend, AgentConfig(), store=store))
     a, b = summaries
@@ -126,6 +153,7 @@ class ServerDown(ConnectionError):
 def test_eval_resumes_after_the_backend_dies(bench, processor, store, tmp_path):
     """The backend dies after a few rows (as a vLLM server would): finished rows are on disk; --resume
     runs only the rest and the result equals an uninterrupted run."""
+
     def script(req, turn):
         return answer("A")
 
@@ -147,7 +175,11 @@ def test_eval_resumes_after_the_backend_dies(bench, processor, store, tmp_path):
     resumed = ScriptedBackend(processor, script)
     summary = run_eval(cfg.model_copy(update={"resume": True}), resumed, AgentConfig(), store=store)
     assert resumed.calls == 5 and summary["n"] == 8
-    straight = run_eval(cfg.model_copy(update={"out": tmp_path / "straight"}), ScriptedBackend(processor, script),
-                        AgentConfig(), store=store)
+    straight = run_eval(
+        cfg.model_copy(update={"out": tmp_path / "straight"}),
+        ScriptedBackend(processor, script),
+        AgentConfig(),
+        store=store,
+    )
     assert (tmp_path / "run" / "rows.jsonl").read_text() == (tmp_path / "straight" / "rows.jsonl").read_text()
     assert summary["accuracy"] == straight["accuracy"]

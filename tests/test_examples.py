@@ -7,13 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts processes or servers
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path),
-           "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img")}
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "HOME": str(tmp_path),
+        "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img"),
+    }
+    return subprocess.run(
+        [sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_human_review_example_edits_the_box(tmp_path):

@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 import torch
+from conftest import answer, tool_call
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import SamplingParams, ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
@@ -26,7 +26,11 @@ def run(graph, scene_path, **extra):
 def test_three_turns_two_crops_are_token_faithful(backend, processor, store, scene_path):
     """Re-scoring the whole trajectory in one forward pass (mRoPE over all 3 images) reproduces the
     rollout logprobs of every action token."""
-    script = [tool_call([200, 150, 260, 210]), tool_call([190, 140, 300, 250], think="closer"), answer("a checkerboard")]
+    script = [
+        tool_call([200, 150, 260, 210]),
+        tool_call([190, 140, 300, 250], think="closer"),
+        answer("a checkerboard"),
+    ]
     graph = create_visual_agent(ScriptedBackend(processor, script, model=backend), image_store=store)
     out, traj = run(graph, scene_path)
     assert out["answer"] == "a checkerboard" and traj.stop_reason == "answer"
@@ -44,7 +48,9 @@ def test_three_turns_two_crops_are_token_faithful(backend, processor, store, sce
 
 
 def test_crops_come_from_the_original_at_full_resolution(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, [tool_call([200, 150, 260, 210]), answer("x")]), image_store=store)
+    graph = create_visual_agent(
+        ScriptedBackend(processor, [tool_call([200, 150, 260, 210]), answer("x")]), image_store=store
+    )
     _, traj = run(graph, scene_path)
     obs = traj.observations[0]
     x1, y1, x2, y2 = obs.box_original
@@ -53,16 +59,34 @@ def test_crops_come_from_the_original_at_full_resolution(processor, store, scene
 
 
 MALFORMED = {
-    "bad json": ("<tool_call>{'name': 'image_zoom_in_tool', 'arguments': {'bbox_2d': [1,2,3,4]}}</tool_call>", "Error: Invalid tool call format"),
-    "trailing garbage": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [10, 10, 200, 200]}} xx</tool_call>', "Error: Invalid tool call format"),
-    "unknown tool": ('<tool_call>{"name": "image_rotate_tool", "arguments": {"angle": 90}}</tool_call>', "Error: Unknown tool name"),
-    "missing bbox": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": {"label": "x"}}</tool_call>', "Error: 'bbox_2d'"),
+    "bad json": (
+        "<tool_call>{'name': 'image_zoom_in_tool', 'arguments': {'bbox_2d': [1,2,3,4]}}</tool_call>",
+        "Error: Invalid tool call format",
+    ),
+    "trailing garbage": (
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [10, 10, 200, 200]}} xx</tool_call>',
+        "Error: Invalid tool call format",
+    ),
+    "unknown tool": (
+        '<tool_call>{"name": "image_rotate_tool", "arguments": {"angle": 90}}</tool_call>',
+        "Error: Unknown tool name",
+    ),
+    "missing bbox": (
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": {"label": "x"}}</tool_call>',
+        "Error: 'bbox_2d'",
+    ),
     "reversed box": (tool_call([300, 300, 100, 100]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
     "tiny box": (tool_call([100, 100, 102, 102]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
     "outside": (tool_call([5000, 5000, 6000, 6000]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
     "huge numbers": (tool_call([1e308, -1e308, 1e308, 1e308]), "Error: ZOOM IN ARGUMENTS ARE INVALID"),
-    "nan": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [NaN, 1, 2, 3]}}</tool_call>', "Error: ZOOM IN ARGUMENTS ARE INVALID"),
-    "arguments not an object": ('<tool_call>{"name": "image_zoom_in_tool", "arguments": [1, 2]}</tool_call>', "Error: list indices must be integers"),  # DeepEyes: args["bbox_2d"] on a list
+    "nan": (
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [NaN, 1, 2, 3]}}</tool_call>',
+        "Error: ZOOM IN ARGUMENTS ARE INVALID",
+    ),
+    "arguments not an object": (
+        '<tool_call>{"name": "image_zoom_in_tool", "arguments": [1, 2]}</tool_call>',
+        "Error: list indices must be integers",
+    ),  # DeepEyes: args["bbox_2d"] on a list
 }
 
 
@@ -74,17 +98,23 @@ def test_malformed_tool_calls_become_error_observations(case, processor, store, 
     out, traj = run(graph, scene_path)
     obs = traj.observations[0]
     assert obs.error.startswith(expected) and obs.reason and obs.image is None
-    assert processor.tokenizer.decode(obs.token_ids) == f"\n<|im_start|>user\n{obs.error}<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        processor.tokenizer.decode(obs.token_ids)
+        == f"\n<|im_start|>user\n{obs.error}<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert out["answer"] == "A" and traj.tool_errors == 1 and traj.crops == 0  # the episode went on
 
 
-@pytest.mark.parametrize("turn, stop", [
-    ("<|im_end|>", "empty"),
-    ("  \n<|im_end|>", "empty"),
-    ("I believe it is red.<|im_end|>", "no_tool_call"),
-    ("<think>unclosed " + "word " * 600, "length"),
-    ("<answer>" + "red " * 260 + "</answer><|im_end|>", "answer"),
-])
+@pytest.mark.parametrize(
+    "turn, stop",
+    [
+        ("<|im_end|>", "empty"),
+        ("  \n<|im_end|>", "empty"),
+        ("I believe it is red.<|im_end|>", "no_tool_call"),
+        ("<think>unclosed " + "word " * 600, "length"),
+        ("<answer>" + "red " * 260 + "</answer><|im_end|>", "answer"),
+    ],
+)
 def test_other_malformed_turns_end_with_a_recorded_reason(turn, stop, processor, store, scene_path):
     config = AgentConfig(sampling=SamplingParams(max_tokens=400))
     graph = create_visual_agent(ScriptedBackend(processor, [turn]), config=config, image_store=store)
@@ -95,15 +125,21 @@ def test_other_malformed_turns_end_with_a_recorded_reason(turn, stop, processor,
 
 
 def test_max_turns_bounds_the_episode(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
-                                config=AgentConfig(max_turns=5), image_store=store)
+    graph = create_visual_agent(
+        ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
+        config=AgentConfig(max_turns=5),
+        image_store=store,
+    )
     _, traj = run(graph, scene_path)
     assert traj.stop_reason == "max_turns" and traj.turns == 5 and traj.crops == 4
 
 
 def test_context_budget_stops_without_appending(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
-                                config=AgentConfig(max_context_tokens=1200), image_store=store)
+    graph = create_visual_agent(
+        ScriptedBackend(processor, lambda req, turn: tool_call([100, 100, 200, 200])),
+        config=AgentConfig(max_context_tokens=1200),
+        image_store=store,
+    )
     _, traj = run(graph, scene_path)
     assert traj.stop_reason == "context_budget" and traj.truncated
     assert len(traj.input_ids()) < 1200
@@ -113,7 +149,9 @@ def test_messages_input_with_an_image_block(processor, store, scene_path):
     import base64
 
     data = base64.b64encode(scene_path.read_bytes()).decode()
-    msg = HumanMessage(content=[{"type": "image", "base64": data, "mime_type": "image/png"}, {"type": "text", "text": QUESTION}])
+    msg = HumanMessage(
+        content=[{"type": "image", "base64": data, "mime_type": "image/png"}, {"type": "text", "text": QUESTION}]
+    )
     graph = create_visual_agent(ScriptedBackend(processor, [answer("checkerboard")]), image_store=store)
     out = graph.invoke({"messages": [msg]})
     traj = Trajectory.from_state(out)
@@ -144,14 +182,19 @@ def test_sqlite_checkpoint_resumes_in_a_new_graph(processor, tmp_path, scene_pat
     script = [tool_call([200, 150, 260, 210]), tool_call([100, 100, 200, 200]), answer("done")]
     thread = {"configurable": {"thread_id": "t1"}}
     conn = sqlite3.connect(db, check_same_thread=False)
-    first = create_visual_agent(ScriptedBackend(processor, script), image_store=ImageStore(images),
-                                checkpointer=SqliteSaver(conn), interrupt_before=["zoom"])
+    first = create_visual_agent(
+        ScriptedBackend(processor, script),
+        image_store=ImageStore(images),
+        checkpointer=SqliteSaver(conn),
+        interrupt_before=["zoom"],
+    )
     first.invoke({"image": str(scene_path), "question": QUESTION}, thread)
     assert first.get_state(thread).next == ("zoom",)
     conn.close()
     conn = sqlite3.connect(db, check_same_thread=False)
-    second = create_visual_agent(ScriptedBackend(processor, script[1:]), image_store=ImageStore(images),
-                                 checkpointer=SqliteSaver(conn))
+    second = create_visual_agent(
+        ScriptedBackend(processor, script[1:]), image_store=ImageStore(images), checkpointer=SqliteSaver(conn)
+    )
     out = second.invoke(None, thread)
     conn.close()
     traj = Trajectory.from_state(out)

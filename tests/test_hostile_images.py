@@ -5,9 +5,9 @@ import struct
 import zlib
 
 import pytest
+from conftest import answer
 from PIL import Image, PngImagePlugin
 
-from conftest import answer
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.images import ImageError, load_image
@@ -113,6 +113,7 @@ def test_aspect_over_200_is_a_clear_error(processor, store, tmp_path):
         graph.invoke({"image": str(path), "question": "q"})
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_hostile_files(tmp_path):
     """Peak RSS of a fresh process that loads every hostile file: growth over the import baseline stays
     under 150 MB (a bomb is refused from its header, never decoded)."""

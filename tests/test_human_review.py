@@ -4,10 +4,10 @@ edits the box, or rejects the zoom."""
 from __future__ import annotations
 
 import pytest
+from conftest import answer, tool_call
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.trajectory import Trajectory
@@ -16,8 +16,9 @@ SCRIPT = [tool_call([10, 10, 60, 60]), tool_call([20, 20, 80, 80]), answer("red"
 
 
 def test_approve_edit_and_reject(processor, store, scene_path):
-    graph = create_visual_agent(ScriptedBackend(processor, SCRIPT), image_store=store, checkpointer=InMemorySaver(),
-                                approve_zooms=True)
+    graph = create_visual_agent(
+        ScriptedBackend(processor, SCRIPT), image_store=store, checkpointer=InMemorySaver(), approve_zooms=True
+    )
     thread = {"configurable": {"thread_id": "review"}}
     out = graph.invoke({"image": str(scene_path), "question": "What colour?"}, thread)
     proposal = out["__interrupt__"][0].value

@@ -16,6 +16,8 @@ from urllib.request import urlopen
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts processes or servers
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,12 +31,21 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("langgraph") / "server.log"
-    env = {**os.environ, "DEEPEYES_AGENT_IMAGE_STORE": str(log.parent / "images"),
-           "DEEPEYES_AGENT_MAX_UPLOAD_MB": "0.25"}  # signs.png (41 KB) passes, 300 KB does not
+    env = {
+        **os.environ,
+        "DEEPEYES_AGENT_IMAGE_STORE": str(log.parent / "images"),
+        "DEEPEYES_AGENT_MAX_UPLOAD_MB": "0.25",
+    }  # signs.png (41 KB) passes, 300 KB does not
     cli = Path(sys.executable).with_name("langgraph")
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(cli), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(cli), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -60,9 +71,15 @@ def test_a_thread_runs_through_the_http_api(server):
     assert [a["graph_id"] for a in client.assistants.search()] == ["visual_agent"]
     thread = client.threads.create()
     image = "data:image/png;base64," + base64.b64encode((ROOT / "examples/images/signs.png").read_bytes()).decode()
-    state = client.runs.wait(thread["thread_id"], "visual_agent", input={
-        "image": image, "question": "What pattern is on the orange sign?",
-        "options": ["checkerboard", "vertical stripes", "diagonal stripes", "horizontal stripes"]})
+    state = client.runs.wait(
+        thread["thread_id"],
+        "visual_agent",
+        input={
+            "image": image,
+            "question": "What pattern is on the orange sign?",
+            "options": ["checkerboard", "vertical stripes", "diagonal stripes", "horizontal stripes"],
+        },
+    )
     assert state["trajectory"]["stop_reason"] in ("answer", "no_tool_call", "max_turns", "length")
     assert state["trajectory"]["turns"] >= 1 and state["trajectory"]["images"][0].startswith("sha256:")
     # the server persisted the thread: its state is readable afterwards
@@ -74,7 +91,9 @@ SIGNS = "data:image/png;base64," + base64.b64encode((ROOT / "examples/images/sig
 
 
 def _refused(client, thread_id: str, image: str) -> str:
-    out = client.runs.wait(thread_id, "visual_agent", input={"image": image, "question": "What is this?"}, raise_error=False)
+    out = client.runs.wait(
+        thread_id, "visual_agent", input={"image": image, "question": "What is this?"}, raise_error=False
+    )
     assert "__error__" in out, out
     return out["__error__"]["message"]
 
@@ -86,15 +105,24 @@ def test_remote_callers_cannot_reach_the_servers_disk_or_other_threads(server):
     mine, theirs = client.threads.create()["thread_id"], client.threads.create()["thread_id"]
     own = client.runs.wait(mine, "visual_agent", input={"image": SIGNS, "question": "Zoom in on the orange sign."})
     ref = own["trajectory"]["images"][0]
-    local = {_refused(client, mine, path) for path in
-             (str(ROOT / "examples/images/signs.png"), f"file://{ROOT}/examples/images/signs.png", "/etc/passwd",
-              "/no/such/file.png", str(ROOT / "README.md"))}
+    local = {
+        _refused(client, mine, path)
+        for path in (
+            str(ROOT / "examples/images/signs.png"),
+            f"file://{ROOT}/examples/images/signs.png",
+            "/etc/passwd",
+            "/no/such/file.png",
+            str(ROOT / "README.md"),
+        )
+    }
     assert len(local) == 1 and "local image paths are not accepted" in local.pop()  # same words, file or no file
     big = "data:image/png;base64," + "A" * 400_000
     assert "exceeds the upload limit" in _refused(client, mine, big)
     assert _refused(client, theirs, ref) == f"{ref}: unknown image reference"
     # the owner may name its image again, and the server still answers good requests
-    again = client.runs.wait(mine, "visual_agent", input={"image": ref, "question": "What pattern is on the orange sign?"})
+    again = client.runs.wait(
+        mine, "visual_agent", input={"image": ref, "question": "What pattern is on the orange sign?"}
+    )
     assert again["trajectory"]["turns"] >= 1 and again["trajectory"]["images"][0] == ref
     fresh = client.runs.wait(theirs, "visual_agent", input={"image": SIGNS, "question": "Which sign is left?"})
     assert fresh["trajectory"]["turns"] >= 1

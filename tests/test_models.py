@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from deepeyes_agent.models import ImageOnlyQwenVLProcessor, build_processor, load_processor
@@ -47,7 +46,9 @@ def test_mrope_sections_are_configurable_and_checked():
     spec = TinyModelSpec(hidden_size=64, num_heads=2, mrope_section=[2, 2, 12])  # head_dim 32: 16 pairs
     tok = build_processor(spec).tokenizer
     assert tiny_config(spec, tok).text_config.rope_parameters["mrope_section"] == [2, 2, 12]
-    assert tiny_config(spec.model_copy(update={"mrope_section": None}), tok).text_config.rope_parameters["mrope_section"] == [4, 6, 6]
+    assert tiny_config(spec.model_copy(update={"mrope_section": None}), tok).text_config.rope_parameters[
+        "mrope_section"
+    ] == [4, 6, 6]
     with pytest.raises(ValueError, match="sum"):
         tiny_config(spec.model_copy(update={"mrope_section": [4, 4, 4]}), tok)
 
@@ -67,7 +68,10 @@ def test_kv_heads_can_be_split_without_changing_the_model(tiny_dir, tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, split(input_ids=ids).logits, atol=1e-5)
     split.save_pretrained(tmp_path / "split")
-    assert Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "split").config.text_config.num_key_value_heads == 4
+    assert (
+        Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "split").config.text_config.num_key_value_heads
+        == 4
+    )
     assert with_kv_heads(model, 2) is model
     with pytest.raises(ValueError, match="divide"):
         with_kv_heads(model, 3)

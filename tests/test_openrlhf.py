@@ -11,9 +11,10 @@ import sys
 
 import pytest
 import torch
+from conftest import answer, tool_call
+from openrlhf_harness import VLLMShapedEngine, openrlhf_on_cpu, vllm_sampling_params
 from typer.testing import CliRunner
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.cli import app
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
@@ -22,7 +23,6 @@ from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.openrlhf import AGENT_FILE
 from deepeyes_agent.rl.reward import compute_reward
 from deepeyes_agent.trajectory import Trajectory
-from openrlhf_harness import VLLMShapedEngine, openrlhf_on_cpu, vllm_sampling_params
 
 OPTIONS = ["checkerboard", "stripes", "dots", "plain"]
 LABEL = json.dumps({"answer": "checkerboard", "options": OPTIONS, "answer_index": 0})
@@ -79,8 +79,11 @@ def response(orl, settings_env, policy, processor, scene_path):
 
     executor = _load_agent_executor(str(AGENT_FILE))  # spec_from_file_location, AgentExecutor(), issubclass check
     engine = VLLMShapedEngine(ScriptedBackend(processor, zoom_then_answer, model=policy), processor)
-    out = asyncio.run(executor.execute(QUESTION, LABEL, vllm_sampling_params(max_tokens=64), 4096, processor, engine,
-                                       images=[str(scene_path)]))
+    out = asyncio.run(
+        executor.execute(
+            QUESTION, LABEL, vllm_sampling_params(max_tokens=64), 4096, processor, engine, images=[str(scene_path)]
+        )
+    )
     out["_engine_calls"] = engine.calls
     return out
 
@@ -97,8 +100,9 @@ def test_agent_file_is_what_openrlhf_loads(orl, settings_env):
 def test_execute_returns_openrlhf_contract(response, processor):
     from deepeyes_agent.rl.openrlhf.response import check_response
 
-    check_response(response, processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-                   processor.image_processor.merge_size)
+    check_response(
+        response, processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"), processor.image_processor.merge_size
+    )
     assert len(response["action_ranges"]) == 2  # the zoom turn and the answer turn
     assert response["mm_train_inputs"]["image_grid_thw"].shape[0] == 2  # original + crop, in order
     assert response["extra_logs"]["crops"] == 1.0 and response["extra_logs"]["turns"] == 2.0
@@ -109,8 +113,10 @@ def test_execute_returns_openrlhf_contract(response, processor):
 
 def test_same_trajectory_and_reward_as_the_graph(response, policy, processor, scene_path):
     """The OpenRLHF path is the graph: same tokens, same DeepEyes reward (0.8 acc + 1.2 tool bonus)."""
-    graph = create_visual_agent(ScriptedBackend(processor, zoom_then_answer, model=policy),
-                                config=AgentConfig(max_turns=3, max_context_tokens=4096))
+    graph = create_visual_agent(
+        ScriptedBackend(processor, zoom_then_answer, model=policy),
+        config=AgentConfig(max_turns=3, max_context_tokens=4096),
+    )
     state = graph.invoke({"image": str(scene_path), "question": QUESTION, "options": OPTIONS})
     traj = Trajectory.from_state(state)
     assert response["observation_tokens"] == traj.input_ids()
@@ -125,13 +131,17 @@ def test_model_forward_reproduces_rollout_logprobs(response, policy):
     ids = torch.tensor([response["observation_tokens"]])
     mm = response["mm_train_inputs"]
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                       mm_token_type_ids=mm_token_type_ids(ids, model.config.image_token_id),
-                       pixel_values=mm["pixel_values"], image_grid_thw=mm["image_grid_thw"]).logits.float()
+        logits = model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            mm_token_type_ids=mm_token_type_ids(ids, model.config.image_token_id),
+            pixel_values=mm["pixel_values"],
+            image_grid_thw=mm["image_grid_thw"],
+        ).logits.float()
     logp = torch.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
     rollout = torch.tensor(response["rollout_log_probs"][1:])
     for start, end in response["action_ranges"]:
-        assert torch.allclose(logp[start - 1:end - 1], rollout[start - 1:end - 1], atol=1e-3)
+        assert torch.allclose(logp[start - 1 : end - 1], rollout[start - 1 : end - 1], atol=1e-3)
 
 
 def test_openrlhf_experience_and_actor_agree_with_rollout(response, bf16_dir):
@@ -163,12 +173,27 @@ def test_dry_run_command_is_accepted_by_openrlhfs_parser(orl, tmp_path, monkeypa
     from deepeyes_agent.data.zoomworld import generate
 
     rows = generate(tmp_path / "zw", n=6, seed=3)
-    result = CliRunner().invoke(app, ["openrlhf", "train", "--dry-run", "--data", str(rows),
-                                      "--out", str(tmp_path / "run"), "--rollouts-per-prompt", "4",
-                                      "--prompts-per-step", "4", "--gpus-per-node", "8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "openrlhf",
+            "train",
+            "--dry-run",
+            "--data",
+            str(rows),
+            "--out",
+            str(tmp_path / "run"),
+            "--rollouts-per-prompt",
+            "4",
+            "--prompts-per-step",
+            "4",
+            "--gpus-per-node",
+            "8",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    command = shlex.split(result.output[result.output.index("ray job submit"):].replace("\\\n", " "))
-    args = command[command.index("openrlhf.cli.train_ppo_ray") + 1:]
+    command = shlex.split(result.output[result.output.index("ray job submit") :].replace("\\\n", " "))
+    args = command[command.index("openrlhf.cli.train_ppo_ray") + 1 :]
 
     parsed = {}
 
@@ -205,8 +230,22 @@ def test_too_few_rollouts_for_the_gpus_is_refused_before_launch(tmp_path):
     from deepeyes_agent.data.zoomworld import generate
 
     rows = generate(tmp_path / "zw", n=2, seed=3)
-    result = CliRunner().invoke(app, ["openrlhf", "train", "--dry-run", "--data", str(rows), "--out",
-                                      str(tmp_path / "run"), "--rollouts-per-prompt", "2", "--prompts-per-step", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "openrlhf",
+            "train",
+            "--dry-run",
+            "--data",
+            str(rows),
+            "--out",
+            str(tmp_path / "run"),
+            "--rollouts-per-prompt",
+            "2",
+            "--prompts-per-step",
+            "2",
+        ],
+    )
     assert result.exit_code != 0
     assert "actor GPUs without a batch" in str(result.exception)
 
@@ -220,8 +259,15 @@ def test_export_reports_bad_rows_and_shuffles_options(tmp_path):
     image = json.loads(lines[0])["image"]
     lines.insert(3, json.dumps({"image": "missing.png", "question": "q?", "options": ["a", "b"], "answer_index": 0}))
     lines.insert(5, "{not json")
-    lines.append(json.dumps({"images": [image], "prompt": [{"role": "user", "content": "<image>\nWhat is shown?"}],
-                             "reward_model": {"ground_truth": "a sign"}}))
+    lines.append(
+        json.dumps(
+            {
+                "images": [image],
+                "prompt": [{"role": "user", "content": "<image>\nWhat is shown?"}],
+                "reward_model": {"ground_truth": "a sign"},
+            }
+        )
+    )
     src = rows.parent / "mixed.jsonl"  # image paths are relative to the JSONL
     src.write_text("\n".join(lines) + "\n")
     report = export_openrlhf(src, tmp_path / "out.jsonl", seed=0)

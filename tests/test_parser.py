@@ -7,7 +7,9 @@ from deepeyes_agent.parser import MAX_ANSWER_CHARS, parse_turn
 
 
 def test_think_then_tool_call():
-    t = parse_turn('<think>small sign</think>\n<tool_call>\n{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [1, 2, 3, 4]}}\n</tool_call><|im_end|>')
+    t = parse_turn(
+        '<think>small sign</think>\n<tool_call>\n{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [1, 2, 3, 4]}}\n</tool_call><|im_end|>'
+    )
     assert t.think == "small sign" and t.answer is None
     assert t.tool_call.name == "image_zoom_in_tool" and t.tool_call.arguments == {"bbox_2d": [1, 2, 3, 4]}
     assert t.format_ok
@@ -19,7 +21,9 @@ def test_answer_wins_over_tool_call():
 
 
 def test_last_tool_call_wins():
-    t = parse_turn('<tool_call>{"name": "a", "arguments": {}}</tool_call> <tool_call>{"name": "b", "arguments": {}}</tool_call>')
+    t = parse_turn(
+        '<tool_call>{"name": "a", "arguments": {}}</tool_call> <tool_call>{"name": "b", "arguments": {}}</tool_call>'
+    )
     assert t.tool_call.name == "b"
 
 
@@ -48,7 +52,21 @@ def test_plain_text_has_neither():
     assert t.answer is None and t.tool_call is None and t.format_ok
 
 
-TAGS = ["<think>", "</think>", "<answer>", "</answer>", "<tool_call>", "</tool_call>", "<|im_end|>", "{", "}", '"name"', ":", "[", "]"]
+TAGS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|im_end|>",
+    "{",
+    "}",
+    '"name"',
+    ":",
+    "[",
+    "]",
+]
 
 
 @settings(max_examples=500, deadline=None)

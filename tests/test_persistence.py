@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from deepeyes_agent.images import ImageStore
 from deepeyes_agent.trajectory import Trajectory
 
@@ -18,6 +20,7 @@ def run(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_thread_killed_between_turns_resumes_in_a_new_process(tmp_path, tiny_dir, scene_path):
     db, images = tmp_path / "threads.sqlite", tmp_path / "images"
     first = run(db, images, scene_path, tiny_dir, "start", "--kill-after-crops", 1)

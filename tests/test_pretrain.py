@@ -7,20 +7,46 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import kill_at_first_checkpoint
 from safetensors.torch import load_file
 
-from conftest import kill_at_first_checkpoint
 from deepeyes_agent.pretrain.config import PretrainConfig
 from deepeyes_agent.pretrain.tasks import TASKS
 
 SMALL = {
-    "steps": 6, "batch_size": 2, "eval_every": 1000, "eval_samples": 2, "checkpoint_every": 2, "threads": 1,
-    "warmup_steps": 2, "attention_supervision_layer": 1, "aux_position_layer": 1, "colour_binding_weight": 0.5,
-    "task_weights": {"ground": 0.3, "zoom_instruction": 0.1, "read_crop": 0.2, "direct": 0.1, "explore": 0.1,
-                     "zoom_followup": 0.1, "chat_followup": 0.1, "zoom_after_answer": 0.1},  # every task, multi-turn rows included
-    "spec": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128,
-             "vision_depth": 1, "vision_hidden": 32, "vision_heads": 2, "vision_intermediate": 64,
-             "min_pixels": 112 * 112, "max_pixels": 112 * 112},
+    "steps": 6,
+    "batch_size": 2,
+    "eval_every": 1000,
+    "eval_samples": 2,
+    "checkpoint_every": 2,
+    "threads": 1,
+    "warmup_steps": 2,
+    "attention_supervision_layer": 1,
+    "aux_position_layer": 1,
+    "colour_binding_weight": 0.5,
+    "task_weights": {
+        "ground": 0.3,
+        "zoom_instruction": 0.1,
+        "read_crop": 0.2,
+        "direct": 0.1,
+        "explore": 0.1,
+        "zoom_followup": 0.1,
+        "chat_followup": 0.1,
+        "zoom_after_answer": 0.1,
+    },  # every task, multi-turn rows included
+    "spec": {
+        "hidden_size": 64,
+        "num_layers": 2,
+        "num_heads": 2,
+        "num_kv_heads": 1,
+        "intermediate_size": 128,
+        "vision_depth": 1,
+        "vision_hidden": 32,
+        "vision_heads": 2,
+        "vision_intermediate": 64,
+        "min_pixels": 112 * 112,
+        "max_pixels": 112 * 112,
+    },
 }
 
 
@@ -32,6 +58,7 @@ def _pretrain(out, config, *, wait=True):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump(SMALL))
@@ -97,7 +124,7 @@ def test_no_sample_holds_the_question_zoom_crop_answer_chain():
             # each turn as (kind, user text or None for a crop, options, the assistant's reply, has an image)
             turns = [("user", s.user_text, s.options, s.target, True)]
             turns += [(f.kind, f.question, f.options, f.target, f.image is not None) for f in s.followups]
-            for (kind, text, options, reply, image), previous in zip(turns[1:], turns):
+            for (kind, text, _options, reply, image), previous in zip(turns[1:], turns):
                 assert ("<tool_call>" in reply) != ("<answer>" in reply)
                 if kind == "tool":  # a crop answers a call made on an instruction to zoom, never on a question
                     _, asked, asked_options, call, _ = previous
@@ -156,12 +183,14 @@ def test_every_sign_has_a_labelled_image_token():
     processor = load_processor(default_model_dir(), image_backend="pil")
     builder = PromptBuilder(processor, "")
     rng = random.Random(5)
-    samples = [make_sample(rng, "ground", view_size_fn(processor.image_processor), sign_size=(40, 60)) for _ in range(8)]
+    samples = [
+        make_sample(rng, "ground", view_size_fn(processor.image_processor), sign_size=(40, 60)) for _ in range(8)
+    ]
     batch = collate(builder, samples, 4.0, processor.tokenizer.pad_token_id, torch.float32)
     colours, _ = token_labels(batch, merge=2)
     start = 0
     for sample, (_, h, w) in zip(samples, batch.vision["image_grid_thw"].tolist()):
-        cells = colours[start:start + (h // 2) * (w // 2)].tolist()
+        cells = colours[start : start + (h // 2) * (w // 2)].tolist()
         start += (h // 2) * (w // 2)
         for _, name, _ in sample.regions:
             assert COLOUR_CLASSES.index(name) in cells, (name, sample.regions)

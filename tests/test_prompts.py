@@ -24,7 +24,10 @@ def test_observation_matches_the_deepeyes_template(processor):
     crop = Image.new("RGB", (100, 60))
     text = processor.tokenizer.decode(pb.observation_ids(crop))
     pad = "<|image_pad|>" * pb.num_image_tokens(crop)
-    assert text == f"\n<|im_start|>user\n<tool_response><|vision_start|>{pad}<|vision_end|>{USER_SUFFIX}</tool_response><|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        text
+        == f"\n<|im_start|>user\n<tool_response><|vision_start|>{pad}<|vision_end|>{USER_SUFFIX}</tool_response><|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_error_observation(processor):

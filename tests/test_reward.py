@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 
-from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
 from deepeyes_agent.rl.judges import JudgeError, LLMJudge, OptionJudge, Truth, judge_prompt, parse_judgement
 from deepeyes_agent.rl.reward import RewardConfig, compute_reward
+from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
 
 TRUTH = Truth(answer="red", options=("blue", "red"), answer_index=1, question="Which colour?")
 
@@ -14,13 +14,35 @@ TRUTH = Truth(answer="red", options=("blue", "red"), answer_index=1, question="W
 def _traj(answer: str | None, crop: bool, format_error: bool, tool_error: bool = False) -> Trajectory:
     segs = []
     if crop or tool_error:
-        segs.append(ActionSegment(token_ids=[1], logprobs=[0.0], text="call", finish_reason="stop",
-                                  tool_call={"name": "image_zoom_in_tool", "arguments": {}}))
-        segs.append(ObservationSegment(token_ids=[2], image="sha256:" + "0" * 64 if crop else None,
-                                       error=None if crop else "Error: ZOOM IN ARGUMENTS ARE INVALID"))
-    segs.append(ActionSegment(token_ids=[3], logprobs=[0.0], text="x", finish_reason="stop", answer=answer,
-                              format_errors=["unbalanced <think></think>: 1 vs 0"] if format_error else []))
-    return Trajectory(prompt_ids=[0], segments=segs, answer=answer, stop_reason="answer" if answer is not None else "no_tool_call")
+        segs.append(
+            ActionSegment(
+                token_ids=[1],
+                logprobs=[0.0],
+                text="call",
+                finish_reason="stop",
+                tool_call={"name": "image_zoom_in_tool", "arguments": {}},
+            )
+        )
+        segs.append(
+            ObservationSegment(
+                token_ids=[2],
+                image="sha256:" + "0" * 64 if crop else None,
+                error=None if crop else "Error: ZOOM IN ARGUMENTS ARE INVALID",
+            )
+        )
+    segs.append(
+        ActionSegment(
+            token_ids=[3],
+            logprobs=[0.0],
+            text="x",
+            finish_reason="stop",
+            answer=answer,
+            format_errors=["unbalanced <think></think>: 1 vs 0"] if format_error else [],
+        )
+    )
+    return Trajectory(
+        prompt_ids=[0], segments=segs, answer=answer, stop_reason="answer" if answer is not None else "no_tool_call"
+    )
 
 
 @pytest.mark.parametrize("correct, crop, fmt_err, long", list(itertools.product([True, False], repeat=4)))
@@ -35,8 +57,10 @@ def test_reward_table_matches_the_deepeyes_formula(correct, crop, fmt_err, long)
 
 
 def test_reward_values_are_the_six_deepeyes_values():
-    values = {round(compute_reward(_traj(a, c, f), TRUTH, OptionJudge()).total, 6)
-              for a, c, f in itertools.product(["B", "A"], [True, False], [True, False])}
+    values = {
+        round(compute_reward(_traj(a, c, f), TRUTH, OptionJudge()).total, 6)
+        for a, c, f in itertools.product(["B", "A"], [True, False], [True, False])
+    }
     assert values == {2.0, 1.8, 0.8, 0.6, 0.0, -0.2}
 
 
@@ -52,7 +76,9 @@ def test_no_answer_is_a_format_error_with_zero_accuracy():
 
 
 def test_weights_are_configurable():
-    parts = compute_reward(_traj("B", True, False), TRUTH, OptionJudge(), RewardConfig(accuracy_weight=1, tool_weight=0.5))
+    parts = compute_reward(
+        _traj("B", True, False), TRUTH, OptionJudge(), RewardConfig(accuracy_weight=1, tool_weight=0.5)
+    )
     assert parts.total == pytest.approx(1.5)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import answer, kill_at_first_checkpoint, tool_call
+
 from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.rl.config import TrainConfig
@@ -32,8 +32,17 @@ def data(tmp_path):
 def test_two_steps_change_the_weights_the_rollout_backend_uses(tiny_dir, data, tmp_path, store):
     policy = TransformersBackend.from_pretrained(tiny_dir)
     backend = varied_policy(policy.processor, policy)
-    cfg = TrainConfig(data=data, out=tmp_path / "run", steps=2, prompts_per_step=2, rollouts_per_prompt=4,
-                      lr=1e-3, max_new_tokens=64, save_every=1, threads=1)
+    cfg = TrainConfig(
+        data=data,
+        out=tmp_path / "run",
+        steps=2,
+        prompts_per_step=2,
+        rollouts_per_prompt=4,
+        lr=1e-3,
+        max_new_tokens=64,
+        save_every=1,
+        threads=1,
+    )
     trainer = LocalTrainer(cfg, backend=backend, store=store)
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     records = []
@@ -50,13 +59,20 @@ def test_two_steps_change_the_weights_the_rollout_backend_uses(tiny_dir, data, t
 
 def test_observation_tokens_get_no_gradient(backend, processor, data, tmp_path, store):
     policy = varied_policy(processor, backend)
-    trainer = LocalTrainer(TrainConfig(data=data, out=tmp_path / "r", max_new_tokens=64, threads=1), backend=policy, store=store)
+    trainer = LocalTrainer(
+        TrainConfig(data=data, out=tmp_path / "r", max_new_tokens=64, threads=1), backend=policy, store=store
+    )
     from deepeyes_agent.rl.rollout import collect
 
     episodes = collect(trainer.graph(0), trainer.rows[:1], 3, trainer.judge, trainer.cfg.reward)
     zoomed = [e for e in episodes if e.trajectory.crops][0].trajectory
-    batch = collate_trajectories([zoomed], [[store.get(r) for r in zoomed.images]], processor.image_processor,
-                                 backend.model.config.image_token_id, backend.pad_token_id)
+    batch = collate_trajectories(
+        [zoomed],
+        [[store.get(r) for r in zoomed.images]],
+        processor.image_processor,
+        backend.model.config.image_token_id,
+        backend.pad_token_id,
+    )
     logp, _ = token_logprobs(backend.model, batch)
     logp.retain_grad()
     from deepeyes_agent.rl.grpo import GRPOConfig, policy_loss
@@ -80,6 +96,7 @@ def test_a_chat_model_cannot_be_trained(data, tmp_path):
         LocalTrainer(TrainConfig(data=data, out=tmp_path), backend=ChatOnly())
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_dir, data, tmp_path):
     import json
     import os
@@ -87,18 +104,38 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_dir, data, 
     import sys
 
     out = tmp_path / "rl"
-    cmd = [sys.executable, "-m", "deepeyes_agent.cli", "train", "--data", str(data), "--out", str(out),
-           "--model", str(tiny_dir), "--steps", "4", "--rollouts-per-prompt", "2", "--prompts-per-step", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepeyes_agent.cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--steps",
+        "4",
+        "--rollouts-per-prompt",
+        "2",
+        "--prompts-per-step",
+        "1",
+    ]
     env = {**os.environ, "DEEPEYES_AGENT_IMAGE_STORE": str(tmp_path / "img")}
     config = tmp_path / "rl.yaml"
     config.write_text("max_new_tokens: 8\nsave_every: 1\nthreads: 1\n")
-    proc = subprocess.Popen(cmd + ["--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd + ["--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     killed_at = kill_at_first_checkpoint(proc, out)
     marker = out / "checkpoint" / "COMPLETE"
     assert killed_at < 4, "finished before the kill"
     refused = subprocess.run(cmd + ["--config", str(config)], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "--resume" in refused.stdout + refused.stderr
-    done = subprocess.run(cmd + ["--config", str(config), "--resume"], env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        cmd + ["--config", str(config), "--resume"], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert marker.read_text() == "4"
     steps = {json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()}

@@ -3,21 +3,24 @@
 import json
 
 import pytest
-
 from conftest import answer
+
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.graphs import AgentConfig
 from deepeyes_agent.rl.selection import SelectConfig, decide, select
 
 
-@pytest.mark.parametrize("direct, crop, keep, why", [
-    (0.25, 1.0, True, "tool benefit"),
-    (0.5, 0.5, True, "mid difficulty"),
-    (1.0, 1.0, False, "always right without the tool"),
-    (0.0, 0.1, False, "always wrong, and the crop does not help enough"),
-    (0.0, None, False, "always wrong without the tool (no box to test a crop)"),
-])
+@pytest.mark.parametrize(
+    "direct, crop, keep, why",
+    [
+        (0.25, 1.0, True, "tool benefit"),
+        (0.5, 0.5, True, "mid difficulty"),
+        (1.0, 1.0, False, "always right without the tool"),
+        (0.0, 0.1, False, "always wrong, and the crop does not help enough"),
+        (0.0, None, False, "always wrong without the tool (no box to test a crop)"),
+    ],
+)
 def test_decide(direct, crop, keep, why):
     assert decide(direct, crop, SelectConfig(data="x", out="y")) == (keep, why)
 
@@ -36,11 +39,13 @@ def test_select_keeps_rows_a_crop_makes_answerable(tmp_path, processor, store, m
         text = processor.tokenizer.decode(request.prompt_ids)
         row = next(r for q, r in rows.items() if q in text)
         letters = text.split("Options: \n")[1]
-        right = next(l[0] for l in letters.splitlines() if l[3:] == row["options"][row["answer_index"]])
-        wrong = next(l[0] for l in letters.splitlines() if l and l[1:3] == ". " and l[0] != right)
+        right = next(line[0] for line in letters.splitlines() if line[3:] == row["options"][row["answer_index"]])
+        wrong = next(line[0] for line in letters.splitlines() if line and line[1:3] == ". " and line[0] != right)
         is_crop = request.images[0].size != (row["extra"]["scene"]["width"], row["extra"]["scene"]["height"])
         return answer(right if is_crop else wrong)
 
-    report = select(SelectConfig(data=data, out=tmp_path / "sel", k=2), ScriptedBackend(processor, script), AgentConfig())
+    report = select(
+        SelectConfig(data=data, out=tmp_path / "sel", k=2), ScriptedBackend(processor, script), AgentConfig()
+    )
     assert report["rows"] == 6 and report["kept"] == 6 and report["reasons"] == {"tool benefit": 6}
     assert len((tmp_path / "sel" / "selected.jsonl").read_text().splitlines()) == 6

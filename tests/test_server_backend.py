@@ -7,8 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from deepeyes_agent.backends import (GenerationRequest, SamplingParams, ServerBackend, TokenDrift,
-                                     collapse_image_pads)
+from deepeyes_agent.backends import GenerationRequest, SamplingParams, ServerBackend, TokenDrift, collapse_image_pads
 from deepeyes_agent.prompts import PromptBuilder
 from deepeyes_agent.serving import ServeConfig, server_command
 
@@ -23,8 +22,10 @@ def request_and_client(tiny_dir, processor):
 
 def answer(prompt_ids, token_ids, logprobs, finish="stop") -> dict:
     content = [{"token_id": t, "logprob": lp, "top_logprobs": []} for t, lp in zip(token_ids, logprobs)]
-    return {"prompt_token_ids": prompt_ids, "choices": [{"index": 0, "token_ids": token_ids,
-                                                         "finish_reason": finish, "logprobs": {"content": content}}]}
+    return {
+        "prompt_token_ids": prompt_ids,
+        "choices": [{"index": 0, "token_ids": token_ids, "finish_reason": finish, "logprobs": {"content": content}}],
+    }
 
 
 def test_payload_sends_one_pad_per_image_the_image_losslessly_and_asks_for_logprobs(request_and_client):
@@ -34,9 +35,20 @@ def test_payload_sends_one_pad_per_image_the_image_losslessly_and_asks_for_logpr
     assert body["token_ids"].count(client.image_token_id) == 1
     url = body["content_parts"][0]["url"]
     sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-    assert (sent.mode, sent.size, sent.tobytes()) == (request.images[0].mode, request.images[0].size, request.images[0].tobytes())
-    assert body["sampling_params"] == {"max_tokens": 5, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "logprobs": 0,
-                                       "skip_special_tokens": False, "seed": 7}
+    assert (sent.mode, sent.size, sent.tobytes()) == (
+        request.images[0].mode,
+        request.images[0].size,
+        request.images[0].tobytes(),
+    )
+    assert body["sampling_params"] == {
+        "max_tokens": 5,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "top_k": -1,
+        "logprobs": 0,
+        "skip_special_tokens": False,
+        "seed": 7,
+    }
     assert body["return_token_ids"] is True and body["model"] == "deepeyes"
 
 
@@ -68,6 +80,12 @@ def test_serve_model_command_has_the_flags_the_backends_need(tiny_dir):
     cmd = server_command(ServeConfig(model=tiny_dir, port=8123, max_images=4, max_model_len=2048))
     joined = " ".join(cmd)
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
-    for flag in ("--enable-scale-out", '--limit-mm-per-prompt {"image": 4, "video": 0}', "--max-model-len 2048",
-                 "--port 8123", "--served-model-name deepeyes", "--max-logprobs 20"):
+    for flag in (
+        "--enable-scale-out",
+        '--limit-mm-per-prompt {"image": 4, "video": 0}',
+        "--max-model-len 2048",
+        "--port 8123",
+        "--served-model-name deepeyes",
+        "--max-logprobs 20",
+    ):
         assert flag in joined

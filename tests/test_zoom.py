@@ -8,7 +8,14 @@ from PIL import Image
 from deepeyes_agent.protocol import ERR_INVALID_BOX
 from deepeyes_agent.tool import make_zoom_tool
 from deepeyes_agent.zoom import (
-    CoordinateFrame, ViewGeometry, ZoomConfig, ZoomError, execute_call, frame_for_model_type, map_box, zoom,
+    CoordinateFrame,
+    ViewGeometry,
+    ZoomConfig,
+    ZoomError,
+    execute_call,
+    frame_for_model_type,
+    map_box,
+    zoom,
 )
 
 GEOM = ViewGeometry(width=2000, height=1500, view_width=504, view_height=378)
@@ -44,13 +51,16 @@ def test_clamps_to_image():
     assert res.crop.size == (2000, 1500)
 
 
-@pytest.mark.parametrize("box, reason", [
-    ([100, 100, 130, 400], "too small"),        # short side exactly 30 px: DeepEyes needs > 30
-    ([100, 100, 100, 400], "empty"),            # zero width
-    ([300, 100, 100, 400], "empty"),            # x2 < x1
-    ([2100, 1600, 2300, 1800], "empty"),        # entirely outside the image
-    ([0, 0, 1990, 29.9], "too small"),
-])
+@pytest.mark.parametrize(
+    "box, reason",
+    [
+        ([100, 100, 130, 400], "too small"),  # short side exactly 30 px: DeepEyes needs > 30
+        ([100, 100, 100, 400], "empty"),  # zero width
+        ([300, 100, 100, 400], "empty"),  # x2 < x1
+        ([2100, 1600, 2300, 1800], "empty"),  # entirely outside the image
+        ([0, 0, 1990, 29.9], "too small"),
+    ],
+)
 def test_invalid_boxes_give_the_deepeyes_error(box, reason):
     img = Image.new("RGB", (2000, 1500))
     with pytest.raises(ZoomError) as err:
@@ -66,13 +76,16 @@ def test_aspect_limit():
         zoom(img, {"bbox_2d": [0, 0, 19000, 150]}, geom, ZoomConfig(frame=CoordinateFrame.ORIGINAL))
 
 
-@pytest.mark.parametrize("args", [
-    {"bbox_2d": [math.nan, 0, 100, 100]},
-    {"bbox_2d": [0, 0, math.inf, 100]},
-    {"bbox_2d": [0, 0, 100]},
-    {"bbox_2d": "0,0,100,100"},
-    {"bbox_2d": [0, 0, "a", 100]},
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"bbox_2d": [math.nan, 0, 100, 100]},
+        {"bbox_2d": [0, 0, math.inf, 100]},
+        {"bbox_2d": [0, 0, 100]},
+        {"bbox_2d": "0,0,100,100"},
+        {"bbox_2d": [0, 0, "a", 100]},
+    ],
+)
 def test_malformed_arguments(args):
     with pytest.raises(ZoomError) as err:
         zoom(Image.new("RGB", (2000, 1500)), args, GEOM, ZoomConfig())
@@ -105,16 +118,21 @@ def test_crop_through_a_448_view_keeps_full_detail(processor, scene_path):
 def test_langchain_tool_returns_an_image_block_and_errors_as_text():
     img = Image.new("RGB", (800, 600), "red")
     tool = make_zoom_tool(img)
-    msg = tool.invoke({"type": "tool_call", "id": "1", "name": "image_zoom_in_tool",
-                       "args": {"bbox_2d": [10, 10, 210, 110]}})
+    msg = tool.invoke(
+        {"type": "tool_call", "id": "1", "name": "image_zoom_in_tool", "args": {"bbox_2d": [10, 10, 210, 110]}}
+    )
     assert msg.content[0]["type"] == "image" and msg.content[0]["mime_type"] == "image/png"
     assert msg.artifact["box_original"] == [10, 10, 210, 110]
-    bad = tool.invoke({"type": "tool_call", "id": "2", "name": "image_zoom_in_tool", "args": {"bbox_2d": [10, 10, 20, 20]}})
+    bad = tool.invoke(
+        {"type": "tool_call", "id": "2", "name": "image_zoom_in_tool", "args": {"bbox_2d": [10, 10, 20, 20]}}
+    )
     assert bad.content == ERR_INVALID_BOX
 
 
 def test_short_side_just_over_30_is_accepted():
-    res = zoom(Image.new("RGB", (2000, 1500)), {"bbox_2d": [0, 0, 31, 400]}, GEOM, ZoomConfig(frame=CoordinateFrame.ORIGINAL))
+    res = zoom(
+        Image.new("RGB", (2000, 1500)), {"bbox_2d": [0, 0, 31, 400]}, GEOM, ZoomConfig(frame=CoordinateFrame.ORIGINAL)
+    )
     assert res.crop.size == (31, 400)
 
 

@@ -34,8 +34,12 @@ def test_relative_position_answers_follow_the_geometry(tmp_path):
         a, b = words[2], words[-2]  # "Is the <a> sign ... the <b> sign?"
         (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = signs[a], signs[b]
         truth = row["options"][row["answer_index"]]
-        expected = {"left": ax1 + ax2 < bx1 + bx2, "right": ax1 + ax2 > bx1 + bx2,
-                    "above": ay1 + ay2 < by1 + by2, "below": ay1 + ay2 > by1 + by2}[truth]
+        expected = {
+            "left": ax1 + ax2 < bx1 + bx2,
+            "right": ax1 + ax2 > bx1 + bx2,
+            "above": ay1 + ay2 < by1 + by2,
+            "below": ay1 + ay2 > by1 + by2,
+        }[truth]
         assert expected, row
 
 
@@ -53,7 +57,9 @@ def test_detail_is_invisible_in_the_view_and_clear_in_a_crop(processor):
         for sign in scene.signs:
             x1, y1, x2, y2 = sign.box
             m = (x2 - x1) * 0.25
-            view_std.append(view[int((y1 + m) * sy):int((y2 - m) * sy), int((x1 + m) * sx):int((x2 - m) * sx)].std())
+            view_std.append(
+                view[int((y1 + m) * sy) : int((y2 - m) * sy), int((x1 + m) * sx) : int((x2 - m) * sx)].std()
+            )
             crop = np.asarray(img.crop((int(x1 + m), int(y1 + m), int(x2 - m), int(y2 - m)))).astype(float).mean(-1)
             crop_std.append(crop.std())
     assert max(view_std) < 3 and min(crop_std) > 60

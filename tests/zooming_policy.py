@@ -26,12 +26,17 @@ QUESTION, OPTIONS = "What is inside the red square?", ["checkerboard", "stripes"
 def script() -> list[str]:
     from conftest import answer, tool_call
 
-    return [tool_call(BOXES[0], think="look closer"), tool_call(BOXES[1], think="closer still"),
-            answer("A", think="a checkerboard")]
+    return [
+        tool_call(BOXES[0], think="look closer"),
+        tool_call(BOXES[1], think="closer still"),
+        answer("A", think="a checkerboard"),
+    ]
 
 
 def agent_config(model_dir, max_tokens: int = 96) -> AgentConfig:
-    return AgentConfig.for_model(model_dir, max_turns=3, sampling=SamplingParams(max_tokens=max_tokens, temperature=0.0))
+    return AgentConfig.for_model(
+        model_dir, max_turns=3, sampling=SamplingParams(max_tokens=max_tokens, temperature=0.0)
+    )
 
 
 def episode_inputs(image_path) -> dict:
@@ -42,12 +47,19 @@ def train_zooming_policy(base_dir: Path, out_dir: Path, image_path: Path, work: 
     backend = TransformersBackend.from_pretrained(base_dir)
     store = ImageStore(work / "images")
     scripted = ScriptedBackend(backend.processor, script(), model=backend)
-    out = create_visual_agent(scripted, config=agent_config(base_dir), image_store=store).invoke(episode_inputs(image_path))
+    out = create_visual_agent(scripted, config=agent_config(base_dir), image_store=store).invoke(
+        episode_inputs(image_path)
+    )
     traj = Trajectory.from_state(out)
     assert (traj.turns, traj.crops) == (3, 2), traj.stop_reason
     model = backend.model
-    batch = collate_trajectories([traj], [[store.get(r) for r in traj.images]], backend.processor.image_processor,
-                                 model.config.image_token_id, backend.pad_token_id)
+    batch = collate_trajectories(
+        [traj],
+        [[store.get(r) for r in traj.images]],
+        backend.processor.image_processor,
+        model.config.image_token_id,
+        backend.pad_token_id,
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     mask = batch.action_mask.bool()
     model.train()

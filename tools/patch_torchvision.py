@@ -31,10 +31,13 @@ def main() -> int:
     for op in OPS:
         line = f'@torch.library.register_fake("torchvision::{op}")\n'
         if text.count(line) != 1:
-            print(f"{path}: expected one line {line.strip()!r}; torchvision changed — check it by hand", file=sys.stderr)
+            print(
+                f"{path}: expected one line {line.strip()!r}; torchvision changed — check it by hand", file=sys.stderr
+            )
             return 1
-        text = text.replace(line, f'@(torch.library.register_fake("torchvision::{op}") '
-                                  f"if torchvision.extension.{GUARD}\n")
+        text = text.replace(
+            line, f'@(torch.library.register_fake("torchvision::{op}") if torchvision.extension.{GUARD}\n'
+        )
     path.write_text(text)
     print(f"{path}: guarded the {'/'.join(OPS)} fake registrations")
     return 0

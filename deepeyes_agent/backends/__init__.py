@@ -1,13 +1,31 @@
 """Token-in/token-out policy backends."""
 
-from .base import (Backend, BackendUnavailable, Completion, GenerationRequest, RequestRejected, SamplingParams,
-                   TokenDrift, collapse_image_pads)
+from .base import (
+    Backend,
+    BackendUnavailable,
+    Completion,
+    GenerationRequest,
+    RequestRejected,
+    SamplingParams,
+    TokenDrift,
+    collapse_image_pads,
+)
 from .scripted import ScriptedBackend
 from .server import ServerBackend
 from .transformers_backend import TransformersBackend
 from .vllm_backend import VLLMBackend
 
 __all__ = [
-    "Backend", "BackendUnavailable", "Completion", "GenerationRequest", "RequestRejected", "SamplingParams",
-    "TokenDrift", "collapse_image_pads", "ScriptedBackend", "ServerBackend", "TransformersBackend", "VLLMBackend",
+    "Backend",
+    "BackendUnavailable",
+    "Completion",
+    "GenerationRequest",
+    "RequestRejected",
+    "SamplingParams",
+    "TokenDrift",
+    "collapse_image_pads",
+    "ScriptedBackend",
+    "ServerBackend",
+    "TransformersBackend",
+    "VLLMBackend",
 ]

@@ -8,8 +8,9 @@ the shape matches ``vllm.LLM.generate({"prompt_token_ids": ..., "multi_modal_dat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from PIL import Image
 from pydantic import BaseModel, Field

@@ -7,14 +7,18 @@ Requests that arrive while a batch runs wait for the next one: many graph episod
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .base import Completion, GenerationRequest
 
 
 class RequestBatcher:
-    def __init__(self, generate: Callable[[Sequence[GenerationRequest]], list[Completion]],
-                 max_batch_size: int = 16, wait_s: float = 0.005):
+    def __init__(
+        self,
+        generate: Callable[[Sequence[GenerationRequest]], list[Completion]],
+        max_batch_size: int = 16,
+        wait_s: float = 0.005,
+    ):
         self._generate = generate
         self.max_batch_size = max_batch_size
         self.wait_s = wait_s

@@ -14,8 +14,16 @@ class BackendKind(str, Enum):
     SERVER = "server"
 
 
-def make_backend(kind: BackendKind | str, model_dir: str | Path, *, server_url: str | None = None, served_model: str | None = None,
-                 concurrency: int = 16, max_images: int = 6, max_model_len: int | None = None):
+def make_backend(
+    kind: BackendKind | str,
+    model_dir: str | Path,
+    *,
+    server_url: str | None = None,
+    served_model: str | None = None,
+    concurrency: int = 16,
+    max_images: int = 6,
+    max_model_len: int | None = None,
+):
     """``transformers``: in-process torch model (CPU default). ``vllm``: an in-process vLLM engine (``AsyncLLM``).
     ``server``: a running vLLM server at ``server_url`` serving ``model_dir`` (``deepeyes-agent serve-model``)."""
     try:

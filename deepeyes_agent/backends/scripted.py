@@ -10,7 +10,7 @@ it the logprobs are 0.0 and the backend is no policy at all, only a source of te
 from __future__ import annotations
 
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .base import Completion, GenerationRequest
 

@@ -18,16 +18,15 @@ import asyncio
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import httpx
 import openai
 
 from ..images import png_base64
 from ..models.processor import load_processor
-from .base import (BackendUnavailable, Completion, GenerationRequest, RequestRejected, collapse_image_pads,
-                   gather_sync)
+from .base import BackendUnavailable, Completion, GenerationRequest, RequestRejected, collapse_image_pads, gather_sync
 from .vllm_backend import check_expansion, sampling_fields
 
 GENERATE_PATH = "/inference/v1/generate"
@@ -39,8 +38,17 @@ class ServerBackend:
     (its tokenizer, image processor and chat template build the prompts); ``model`` the served name.
     ``api_key`` (the server's ``--api-key``) defaults to the environment's ``DEEPEYES_SERVER_API_KEY``."""
 
-    def __init__(self, url: str, model_dir: str | Path, *, model: str | None = None, concurrency: int = 16,
-                 timeout_s: float = 300.0, retries: int = 2, api_key: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        model_dir: str | Path,
+        *,
+        model: str | None = None,
+        concurrency: int = 16,
+        timeout_s: float = 300.0,
+        retries: int = 2,
+        api_key: str | None = None,
+    ):
         self.url = url.rstrip("/")
         self.model_dir = Path(model_dir)
         self.model = model
@@ -70,8 +78,9 @@ class ServerBackend:
         loop = asyncio.get_running_loop()
         with self._guard:
             if loop not in self._per_loop:
-                client = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=self._api_key,
-                                            timeout=self.timeout_s, max_retries=self.retries)
+                client = openai.AsyncOpenAI(
+                    base_url=f"{self.url}/v1", api_key=self._api_key, timeout=self.timeout_s, max_retries=self.retries
+                )
                 self._per_loop[loop] = (client, asyncio.Semaphore(self.concurrency))
             return self._per_loop[loop]
 
@@ -96,18 +105,23 @@ class ServerBackend:
             except openai.APIConnectionError as exc:
                 raise BackendUnavailable(
                     f"the vLLM server at {self.url} did not answer ({type(exc).__name__}: {exc}; "
-                    f"{self.retries} retries, {self.timeout_s:.0f} s timeout)") from exc
+                    f"{self.retries} retries, {self.timeout_s:.0f} s timeout)"
+                ) from exc
             except openai.NotFoundError as exc:
                 raise BackendUnavailable(
                     f"{self.url} has no {GENERATE_PATH} (or no model {self.model!r}): start vLLM with "
-                    f"--enable-scale-out (deepeyes-agent serve-model does) — {_reason(exc)}") from exc
+                    f"--enable-scale-out (deepeyes-agent serve-model does) — {_reason(exc)}"
+                ) from exc
             except openai.APIStatusError as exc:
                 if exc.status_code >= 500:
-                    raise BackendUnavailable(f"the vLLM server at {self.url} failed ({exc.status_code}): "
-                                             f"{_reason(exc)}") from exc
-                raise RequestRejected(f"the vLLM server at {self.url} rejected a request of "
-                                      f"{len(request.prompt_ids)} tokens and {len(request.images)} images "
-                                      f"({exc.status_code}): {_reason(exc)}") from exc
+                    raise BackendUnavailable(
+                        f"the vLLM server at {self.url} failed ({exc.status_code}): {_reason(exc)}"
+                    ) from exc
+                raise RequestRejected(
+                    f"the vLLM server at {self.url} rejected a request of "
+                    f"{len(request.prompt_ids)} tokens and {len(request.images)} images "
+                    f"({exc.status_code}): {_reason(exc)}"
+                ) from exc
         return self._completion(request, response.json())
 
     def _completion(self, request: GenerationRequest, data: dict) -> Completion:
@@ -116,11 +130,14 @@ class ServerBackend:
         ids = list(choice["token_ids"] or [])
         content = (choice.get("logprobs") or {}).get("content") or []
         if len(content) != len(ids) or any(c["token_id"] != t for c, t in zip(content, ids)):
-            raise ValueError(f"the vLLM server at {self.url} returned {len(ids)} tokens but logprobs for "
-                             f"{len(content)} (or for other tokens)")
+            raise ValueError(
+                f"the vLLM server at {self.url} returned {len(ids)} tokens but logprobs for "
+                f"{len(content)} (or for other tokens)"
+            )
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return Completion(ids, self.tokenizer.decode(ids, skip_special_tokens=False),
-                          [float(c["logprob"]) for c in content], finish)
+        return Completion(
+            ids, self.tokenizer.decode(ids, skip_special_tokens=False), [float(c["logprob"]) for c in content], finish
+        )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         return gather_sync(self.agenerate, requests)

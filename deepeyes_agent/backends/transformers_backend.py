@@ -8,8 +8,8 @@ training forward over the same ids reproduces it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
@@ -21,20 +21,30 @@ from .batching import RequestBatcher
 
 
 class TransformersBackend:
-    def __init__(self, model, processor, *, max_batch_size: int = 16, batch_wait_s: float = 0.005,
-                 model_dir: str | Path | None = None):
+    def __init__(
+        self,
+        model,
+        processor,
+        *,
+        max_batch_size: int = 16,
+        batch_wait_s: float = 0.005,
+        model_dir: str | Path | None = None,
+    ):
         self.model = model.eval()
         self.model_dir = Path(model_dir) if model_dir is not None else None  # the folder it came from, if any
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
+        self.pad_token_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
+        )
         self._lock = threading.Lock()  # the model keeps rope_deltas between generate steps
         self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, *, dtype: torch.dtype = torch.float32,
-                        device: str = "cpu", **kwargs) -> "TransformersBackend":
+    def from_pretrained(
+        cls, model_dir: str | Path, *, dtype: torch.dtype = torch.float32, device: str = "cpu", **kwargs
+    ) -> TransformersBackend:
         model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
         return cls(model, load_processor(model_dir), model_dir=model_dir, **kwargs)
 
@@ -67,15 +77,17 @@ class TransformersBackend:
         return self._generate_batch([request], forced=list(token_ids))[0]
 
     @torch.no_grad()
-    def _generate_batch(self, requests: Sequence[GenerationRequest], forced: list[int] | None = None) -> list[Completion]:
+    def _generate_batch(
+        self, requests: Sequence[GenerationRequest], forced: list[int] | None = None
+    ) -> list[Completion]:
         sampling: SamplingParams = requests[0].sampling
         device, dtype = self.device, next(self.model.parameters()).dtype
         width = max(len(r.prompt_ids) for r in requests)
         ids = torch.full((len(requests), width), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros_like(ids)
         for row, req in enumerate(requests):  # left padding
-            ids[row, width - len(req.prompt_ids):] = torch.tensor(req.prompt_ids)
-            attention[row, width - len(req.prompt_ids):] = 1
+            ids[row, width - len(req.prompt_ids) :] = torch.tensor(req.prompt_ids)
+            attention[row, width - len(req.prompt_ids) :] = 1
         images = [img for r in requests for img in r.images]
         vis = vision_inputs(self.processor.image_processor, images, dtype)
         image_token_id = self.model.config.image_token_id
@@ -117,12 +129,14 @@ class TransformersBackend:
                     end, finish = j + 1, "stop"
                     break
             toks = toks[:end]
-            completions.append(Completion(
-                token_ids=toks,
-                text=self.tokenizer.decode(toks, skip_special_tokens=False),
-                logprobs=logprobs[row, :end].tolist(),
-                finish_reason=finish,
-            ))
+            completions.append(
+                Completion(
+                    token_ids=toks,
+                    text=self.tokenizer.decode(toks, skip_special_tokens=False),
+                    logprobs=logprobs[row, :end].tolist(),
+                    finish_reason=finish,
+                )
+            )
         return completions
 
 

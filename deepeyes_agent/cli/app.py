@@ -8,8 +8,12 @@ import typer
 from rich.console import Console
 
 # locals are never shown in a traceback: they can hold API keys
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
-                  help="Thinking with images: a VLM that zooms into its own image.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Thinking with images: a VLM that zooms into its own image.",
+)
 console = Console()
 state = {"debug": False}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.panel import Panel
@@ -29,10 +28,12 @@ def ask(
     max_new_tokens: int = typer.Option(256, help="tokens per model turn"),
     temperature: float = typer.Option(0.0, help="0 = greedy"),
     seed: int = typer.Option(0, help="sampling seed"),
-    frame: Optional[CoordinateFrame] = typer.Option(None, help="frame of the model's boxes (default: from the model family)"),
+    frame: CoordinateFrame | None = typer.Option(
+        None, help="frame of the model's boxes (default: from the model family)"
+    ),
     deepeyes_parity: bool = typer.Option(False, help="treat boxes as original-image pixels, as DeepEyes did"),
-    save_trace: Optional[Path] = typer.Option(None, help="write a picture of the trajectory (PNG)"),
-    save_json: Optional[Path] = typer.Option(None, help="write the trajectory as JSON"),
+    save_trace: Path | None = typer.Option(None, help="write a picture of the trajectory (PNG)"),
+    save_json: Path | None = typer.Option(None, help="write the trajectory as JSON"),
 ) -> None:
     """Answer QUESTION about IMAGE, zooming in as the model decides; prints every turn."""
     from ..backends import SamplingParams
@@ -46,9 +47,14 @@ def ask(
 
     model_dir = resolve_model_dir(model)
     console.print(f"[dim]model: {model_dir}[/dim]")
-    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1)
-    config = AgentConfig.for_model(model_dir, max_turns=max_turns,
-                                   sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    policy = make_backend(
+        backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1
+    )
+    config = AgentConfig.for_model(
+        model_dir,
+        max_turns=max_turns,
+        sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
+    )
     config.zoom = ZoomConfig(frame=frame or config.zoom.frame, deepeyes_parity=deepeyes_parity)
     store = ImageStore()
     agent = create_visual_agent(policy, config=config, image_store=store)
@@ -64,10 +70,14 @@ def ask(
 
 @app.command()
 def view(
-    trace: Path = typer.Argument(..., exists=True, dir_okay=False, help="trajectory JSON (ask --save-json, eval --traces)"),
-    out: Optional[Path] = typer.Option(None, help="HTML page to write (default: TRACE with .html)"),
-    png: Optional[Path] = typer.Option(None, help="also write a PNG picture (default: TRACE with .png)"),
-    images: Optional[Path] = typer.Option(None, help="image store holding the trace's sha256 references (default: the user's store)"),
+    trace: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="trajectory JSON (ask --save-json, eval --traces)"
+    ),
+    out: Path | None = typer.Option(None, help="HTML page to write (default: TRACE with .html)"),
+    png: Path | None = typer.Option(None, help="also write a PNG picture (default: TRACE with .png)"),
+    images: Path | None = typer.Option(
+        None, help="image store holding the trace's sha256 references (default: the user's store)"
+    ),
 ) -> None:
     """A self-contained HTML page (and a PNG) of one trajectory: boxes on the image, crops, thoughts, answer."""
     from ..images import ImageStore
@@ -92,8 +102,13 @@ def zoomworld(
 
 
 @config_command(app, EvalConfig, name="eval")
-def evaluate(cfg: EvalConfig, model: ModelOption = None, backend: BackendOption = "transformers",
-             server_url: ServerUrlOption = None, served_model: ServedModelOption = None) -> None:
+def evaluate(
+    cfg: EvalConfig,
+    model: ModelOption = None,
+    backend: BackendOption = "transformers",
+    server_url: ServerUrlOption = None,
+    served_model: ServedModelOption = None,
+) -> None:
     """Evaluate a model on benchmark rows through the agent graph; writes rows.jsonl + summary.json, prints the summary."""
     from rich.progress import Progress
 
@@ -105,27 +120,44 @@ def evaluate(cfg: EvalConfig, model: ModelOption = None, backend: BackendOption 
     from ..models import resolve_model_dir
 
     model_dir = resolve_model_dir(model)
-    policy = make_backend(backend, model_dir, server_url=server_url, served_model=served_model,
-                          concurrency=cfg.concurrency, max_images=cfg.max_turns + 1)
-    agent = AgentConfig.for_model(model_dir, max_turns=cfg.max_turns, sampling=SamplingParams(
-        max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed))
+    policy = make_backend(
+        backend,
+        model_dir,
+        server_url=server_url,
+        served_model=served_model,
+        concurrency=cfg.concurrency,
+        max_images=cfg.max_turns + 1,
+    )
+    agent = AgentConfig.for_model(
+        model_dir,
+        max_turns=cfg.max_turns,
+        sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed),
+    )
     n_rows = len(load_rows(cfg.data)[0])
     with Progress(console=console) as bar:
         task = bar.add_task(f"eval {cfg.mode}", total=min(n_rows, cfg.limit or n_rows) * cfg.samples)
         try:
             summary = run_eval(cfg, policy, agent, progress=lambda: bar.advance(task))
         except ConnectionError as exc:  # the backend went away (e.g. BackendUnavailable naming the server)
-            typer.echo(f"error: {exc} — finished rows are kept in {cfg.out / 'rows.jsonl'}: rerun with --resume "
-                       "once the backend is back", err=True)
+            typer.echo(
+                f"error: {exc} — finished rows are kept in {cfg.out / 'rows.jsonl'}: rerun with --resume "
+                "once the backend is back",
+                err=True,
+            )
             raise typer.Exit(3) from exc
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != "skipped"}))
     if summary["skipped"]:
-        console.print(f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {cfg.out / 'summary.json'})")
+        console.print(
+            f"[yellow]skipped {len(summary['skipped'])} rows[/yellow] (reasons in {cfg.out / 'summary.json'})"
+        )
 
 
 @config_command(app, ServeConfig, name="serve-model", skip={"model"})
-def serve_model(cfg: ServeConfig, model: ModelOption = None,
-                print_only: bool = typer.Option(False, "--print", help="print the vLLM command instead of running it")) -> None:
+def serve_model(
+    cfg: ServeConfig,
+    model: ModelOption = None,
+    print_only: bool = typer.Option(False, "--print", help="print the vLLM command instead of running it"),
+) -> None:
     """Serve a model folder with vLLM (OpenAI-compatible + token-in/token-out) for --server-url."""
     import shlex
     import subprocess
@@ -162,10 +194,14 @@ def print_trajectory(traj) -> None:
         o = next(obs, None) if action.tool_call else None
         if o is not None and o.image is not None:
             x1, y1, x2, y2 = o.box_original
-            body.append(f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)")
+            body.append(
+                f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)"
+            )
         elif o is not None:
             body.append(f"[red]tool error[/red]: {o.error} ({o.reason})")
-        console.print(Panel("\n".join(body), title=f"turn {i} · {len(action.token_ids)} tokens · {action.finish_reason}"))
+        console.print(
+            Panel("\n".join(body), title=f"turn {i} · {len(action.token_ids)} tokens · {action.finish_reason}")
+        )
     console.print(
         f"[bold]answer[/bold]: {traj.answer!r}  stop: {traj.stop_reason}  turns: {traj.turns}  "
         f"crops: {traj.crops}  tool errors: {traj.tool_errors}"

@@ -12,14 +12,20 @@ from ..rl.openrlhf.command import ClusterConfig
 from .app import app, console
 from .options import config_command
 
-group = typer.Typer(no_args_is_help=True, help="Scale out on OpenRLHF: export the rows, write the agent settings, "
-                    "launch train_ppo_ray (Ray + vLLM + DeepSpeed).")
+group = typer.Typer(
+    no_args_is_help=True,
+    help="Scale out on OpenRLHF: export the rows, write the agent settings, "
+    "launch train_ppo_ray (Ray + vLLM + DeepSpeed).",
+)
 app.add_typer(group, name="openrlhf")
 
 
 @config_command(group, TrainConfig, name="train", also={"cluster": ClusterConfig})
-def openrlhf_train(cfg: TrainConfig, cluster: ClusterConfig,
-                   dry_run: bool = typer.Option(False, help="write the dataset and agent settings, print the command, run nothing")) -> None:
+def openrlhf_train(
+    cfg: TrainConfig,
+    cluster: ClusterConfig,
+    dry_run: bool = typer.Option(False, help="write the dataset and agent settings, print the command, run nothing"),
+) -> None:
     """Prepare an OpenRLHF run of the training config: OUT/openrlhf/prompts.jsonl, agent_settings.json, and the
     train_ppo_ray command — printed (--dry-run) or launched (`ray job submit`, or this node with --launcher direct)."""
     from ..rl.openrlhf.launch import prepare_and_launch
@@ -29,7 +35,9 @@ def openrlhf_train(cfg: TrainConfig, cluster: ClusterConfig,
 
 @group.command(name="export")
 def export(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL"),
+    data: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL"
+    ),
     out: Path = typer.Argument(..., help="OpenRLHF prompt JSONL to write"),
     order: Literal["shuffle", "cycle", "fixed"] = typer.Option("shuffle", help="option order (fixed: as stored)"),
     seed: int = typer.Option(0, help="seeds the option order"),
@@ -40,6 +48,8 @@ def export(
     report = export_openrlhf(data, out, order=order, seed=seed)
     for bad in report.skipped:
         console.print(f"[yellow]skipped line {bad['line']}[/]: {bad['reason']}")
-    console.print(f"wrote {report.written} rows to {out}" + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+    console.print(
+        f"wrote {report.written} rows to {out}" + (f" ({len(report.skipped)} skipped)" if report.skipped else "")
+    )
     if not report.written:
         raise typer.Exit(1)

@@ -11,9 +11,10 @@ import inspect
 import json
 import types
 import typing
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel
@@ -23,16 +24,35 @@ from ..backends.factory import BackendKind
 from ..configs import deep_merge, read_yaml
 
 # -- options shared by several commands (one declaration each) -----------------------------------------
-ModelOption = Annotated[Optional[str], typer.Option(
-    "--model", help="a local model folder (Qwen2.5-VL / Qwen3-VL / DeepEyes-7B); default: the embedded model")]
-BackendOption = Annotated[BackendKind, typer.Option(
-    "--backend", help="transformers: in-process torch · vllm: an in-process vLLM engine · server: a running vLLM "
-    "server (--server-url)")]
-ServerUrlOption = Annotated[Optional[str], typer.Option(
-    "--server-url", help="URL of a vLLM server serving MODEL (deepeyes-agent serve-model); implies --backend server")]
-ServedModelOption = Annotated[Optional[str], typer.Option("--served-model", help="the server's model name (--served-model-name)")]
-ConfigOption = Annotated[Optional[Path], typer.Option(
-    "--config", exists=True, dir_okay=False, help="YAML with any of the settings below (flags win over the file)")]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="a local model folder (Qwen2.5-VL / Qwen3-VL / DeepEyes-7B); default: the embedded model"
+    ),
+]
+BackendOption = Annotated[
+    BackendKind,
+    typer.Option(
+        "--backend",
+        help="transformers: in-process torch · vllm: an in-process vLLM engine · server: a running vLLM "
+        "server (--server-url)",
+    ),
+]
+ServerUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server-url", help="URL of a vLLM server serving MODEL (deepeyes-agent serve-model); implies --backend server"
+    ),
+]
+ServedModelOption = Annotated[
+    str | None, typer.Option("--served-model", help="the server's model name (--served-model-name)")
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", exists=True, dir_okay=False, help="YAML with any of the settings below (flags win over the file)"
+    ),
+]
 
 _SIMPLE = (bool, int, float, str, Path)
 
@@ -42,7 +62,7 @@ def _unwrap(annotation) -> tuple[Any, bool]:
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
-        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
+        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True  # noqa: UP007 (built at run time)
     return annotation, False
 
 
@@ -70,8 +90,9 @@ def _default_text(field) -> str:
     return f"default: {text}" if len(text) <= 60 else "default: see the config class"
 
 
-def config_parameters(cls: type[BaseModel], *, skip: set[str] = frozenset(), prefix: str = "",
-                      panel: str | None = None) -> list[tuple[tuple[str, ...], inspect.Parameter, bool]]:
+def config_parameters(
+    cls: type[BaseModel], *, skip: set[str] = frozenset(), prefix: str = "", panel: str | None = None
+) -> list[tuple[tuple[str, ...], inspect.Parameter, bool]]:
     """``(key path, typer parameter, parse-as-JSON)`` for every field of ``cls``; nested config models are
     flattened one level (``grpo.clip_low`` → ``--grpo-clip-low``, in their own help panel)."""
     out = []
@@ -89,16 +110,24 @@ def config_parameters(cls: type[BaseModel], *, skip: set[str] = frozenset(), pre
         default = _default_text(field)
         help_parts = [field.description or "", "(JSON)" if is_json else "", f"({default})" if default else ""]
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
-        option = typer.Option(None, *decls, help=" ".join(p for p in help_parts if p),
-                              rich_help_panel=panel, show_default=False)
-        param = inspect.Parameter(f"{prefix}{name}", inspect.Parameter.KEYWORD_ONLY, default=option,
-                                  annotation=Optional[kind])
+        option = typer.Option(
+            None, *decls, help=" ".join(p for p in help_parts if p), rich_help_panel=panel, show_default=False
+        )
+        param = inspect.Parameter(
+            f"{prefix}{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None
+        )
         out.append(((name,), param, is_json))
     return out
 
 
-def config_command(app: typer.Typer, cls: type[BaseModel], *, name: str | None = None, skip: set[str] = frozenset(),
-                   also: dict[str, type[BaseModel]] | None = None) -> Callable:
+def config_command(
+    app: typer.Typer,
+    cls: type[BaseModel],
+    *,
+    name: str | None = None,
+    skip: set[str] = frozenset(),
+    also: dict[str, type[BaseModel]] | None = None,
+) -> Callable:
     """Register ``fn(cfg, **own_options)`` as a command whose options are ``cls``'s fields plus ``fn``'s own.
 
     ``also={"cluster": ClusterConfig}``: a second settings class, its flags in their own help panel, its section
@@ -108,8 +137,12 @@ def config_command(app: typer.Typer, cls: type[BaseModel], *, name: str | None =
         groups = {None: (cls, config_parameters(cls, skip=set(skip)))}
         for attr, extra in (also or {}).items():
             groups[attr] = (extra, config_parameters(extra, panel=(extra.__doc__ or attr).strip().splitlines()[0]))
-        own = [p for p in list(inspect.signature(fn, eval_str=True).parameters.values())[1:] if p.name not in (also or {})]
-        config_param = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption)
+        own = [
+            p for p in list(inspect.signature(fn, eval_str=True).parameters.values())[1:] if p.name not in (also or {})
+        ]
+        config_param = inspect.Parameter(
+            "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption
+        )
 
         def command(**kwargs):
             file = read_yaml(kwargs.pop("config")) if kwargs.get("config") else {}
@@ -144,7 +177,9 @@ def _flags(generated, kwargs: dict) -> dict:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise typer.BadParameter(f"not JSON: {value!r} ({exc})", param_hint=f"--{param.name.replace('_', '-')}")
+                raise typer.BadParameter(
+                    f"not JSON: {value!r} ({exc})", param_hint=f"--{param.name.replace('_', '-')}"
+                ) from exc
         node = out
         for key in path[:-1]:
             node = node.setdefault(key, {})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,8 +15,9 @@ from .options import ModelOption, config_command
 
 
 @config_command(app, PretrainConfig)
-def pretrain(cfg: PretrainConfig,
-             export: Optional[Path] = typer.Option(None, help="copy the final model (no optimizer state) here")) -> None:
+def pretrain(
+    cfg: PretrainConfig, export: Path | None = typer.Option(None, help="copy the final model (no optimizer state) here")
+) -> None:
     """Pretrain the tiny model on zoom-world skills: grounding, crop reading, direct answers, tool syntax
     (resumable; the embedded model's stages are in recipes/embedded_model/)."""
     import shutil
@@ -32,8 +32,9 @@ def pretrain(cfg: PretrainConfig,
 
 
 @config_command(app, TrainConfig)
-def train(cfg: TrainConfig,
-          resume: bool = typer.Option(False, help="continue from the run folder's last checkpoint")) -> None:
+def train(
+    cfg: TrainConfig, resume: bool = typer.Option(False, help="continue from the run folder's last checkpoint")
+) -> None:
     """RL (GRPO) on trajectories of the agent graph with the DeepEyes reward, on this machine
     (`deepeyes-agent openrlhf train` runs the same config on a Ray cluster)."""
     from rich.progress import Progress
@@ -48,13 +49,34 @@ def train(cfg: TrainConfig,
     trainer = LocalTrainer(cfg)
     with Progress(console=console) as bar:
         task = bar.add_task("GRPO", total=cfg.steps, completed=trainer.start_step)
-        trainer.run(log=lambda r: console.print(
-            f"step {r['step']}: reward {r['reward']:.3f} acc {r['reward/accuracy']:.2f} tool {r['tool_call_rate']:.2f} "
-            f"loss {r['loss']:.4f}" + (f" | eval acc {r['eval/accuracy']:.3f} tool {r['eval/tool_call_rate']:.2f}" if "eval/accuracy" in r else "")),
-            progress=lambda: bar.advance(task))
-    png = plot_metrics(cfg.out / "metrics.jsonl", cfg.out / "curves.png", title="GRPO on the agent graph", keys=[
-        "reward", "reward/accuracy", "tool_call_rate", "crops_per_answer", "response_length", "entropy", "kl",
-        "eval/accuracy", "eval/tool_call_rate"])
+        trainer.run(
+            log=lambda r: console.print(
+                f"step {r['step']}: reward {r['reward']:.3f} acc {r['reward/accuracy']:.2f} tool {r['tool_call_rate']:.2f} "
+                f"loss {r['loss']:.4f}"
+                + (
+                    f" | eval acc {r['eval/accuracy']:.3f} tool {r['eval/tool_call_rate']:.2f}"
+                    if "eval/accuracy" in r
+                    else ""
+                )
+            ),
+            progress=lambda: bar.advance(task),
+        )
+    png = plot_metrics(
+        cfg.out / "metrics.jsonl",
+        cfg.out / "curves.png",
+        title="GRPO on the agent graph",
+        keys=[
+            "reward",
+            "reward/accuracy",
+            "tool_call_rate",
+            "crops_per_answer",
+            "response_length",
+            "entropy",
+            "kl",
+            "eval/accuracy",
+            "eval/tool_call_rate",
+        ],
+    )
     console.print(f"curves: {png}")
 
 

@@ -19,8 +19,12 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 COLOURS = {
-    "red": (215, 35, 35), "green": (30, 160, 60), "blue": (35, 75, 215),
-    "yellow": (235, 200, 25), "purple": (140, 50, 185), "orange": (240, 125, 20),
+    "red": (215, 35, 35),
+    "green": (30, 160, 60),
+    "blue": (35, 75, 215),
+    "yellow": (235, 200, 25),
+    "purple": (140, 50, 185),
+    "orange": (240, 125, 20),
 }
 PATTERNS = ["horizontal stripes", "vertical stripes", "checkerboard", "diagonal stripes"]
 PERIOD = 4  # texture period in original pixels: 2 px on, 2 px off (averaged away below ~1/3 scale)
@@ -132,12 +136,17 @@ def questions(scene: Scene, rng: random.Random) -> list[tuple[str, list[str], in
     out = []
     for sign in scene.signs:
         options = rng.sample(PATTERNS, len(PATTERNS))
-        out.append((f"What pattern is on the {sign.colour} sign?", options, options.index(sign.pattern), "attribute", sign))
+        out.append(
+            (f"What pattern is on the {sign.colour} sign?", options, options.index(sign.pattern), "attribute", sign)
+        )
     if len(scene.signs) >= 2:
         a, b = rng.sample(scene.signs, 2)
         (ax, ay), (bx, by) = _centre(a.box), _centre(b.box)
         if abs(ax - bx) >= abs(ay - by):
-            truth, q = ("left" if ax < bx else "right"), f"Is the {a.colour} sign on the left or right side of the {b.colour} sign?"
+            truth, q = (
+                ("left" if ax < bx else "right"),
+                f"Is the {a.colour} sign on the left or right side of the {b.colour} sign?",
+            )
             options = rng.sample(["left", "right"], 2)
         else:
             truth, q = ("above" if ay < by else "below"), f"Is the {a.colour} sign above or below the {b.colour} sign?"
@@ -161,9 +170,16 @@ def generate(out_dir: str | Path, n: int, seed: int, *, attribute_share: float =
             name = f"images/zw_{seed}_{i:06d}.png"
             render_scene(scene).save(out_dir / name, optimize=False, compress_level=1)
             sample = Sample(
-                id=f"zw-{seed}-{i}", image=name, question=question, options=options, answer_index=answer_index,
-                category=category, bbox=list(target.box), target=f"the {target.colour} sign",
-                needs_zoom=category == "attribute", extra={"scene": asdict(scene)},
+                id=f"zw-{seed}-{i}",
+                image=name,
+                question=question,
+                options=options,
+                answer_index=answer_index,
+                category=category,
+                bbox=list(target.box),
+                target=f"the {target.colour} sign",
+                needs_zoom=category == "attribute",
+                extra={"scene": asdict(scene)},
             )
             f.write(json.dumps(asdict(sample)) + "\n")
     return path

@@ -79,14 +79,21 @@ def parse_row(obj: dict, line: int, root: Path) -> EvalRow:
     if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
         raise RowError(f"bbox must be [x1, y1, x2, y2], got {bbox!r}")
     return EvalRow(
-        id=str(obj.get("id", line)), line=line, image=resolve_inside(root, obj["image"]),
-        question=obj["question"], options=options, answer_index=answer,
-        category=str(obj.get("category", "all")), bbox=tuple(float(v) for v in bbox) if bbox else None,
+        id=str(obj.get("id", line)),
+        line=line,
+        image=resolve_inside(root, obj["image"]),
+        question=obj["question"],
+        options=options,
+        answer_index=answer,
+        category=str(obj.get("category", "all")),
+        bbox=tuple(float(v) for v in bbox) if bbox else None,
         target=obj.get("target"),
     )
 
 
-def load_rows(path: str | Path, root: str | Path | None = None, *, strict: bool = False) -> tuple[list[EvalRow], list[dict]]:
+def load_rows(
+    path: str | Path, root: str | Path | None = None, *, strict: bool = False
+) -> tuple[list[EvalRow], list[dict]]:
     """Rows and a list of skipped lines (``{"line", "reason"}``). ``strict`` raises on the first bad line."""
     path = Path(path)
     root = Path(root) if root else path.parent

@@ -17,10 +17,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..configs import RunConfig
-from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
-from ..images import ImageError, ImageStore, load_image
 from ..answer_match import chosen_option
+from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
+from ..configs import RunConfig
+from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
@@ -35,13 +35,18 @@ class EvalConfig(RunConfig):
 
     data: Path = Field(description="benchmark rows (JSONL; images relative to its folder)")
     out: Path = Field(description="writes rows.jsonl and summary.json here")
-    mode: Mode = Field("tool", description="tool: the agent, zooming as it decides · direct: one turn on the full "
-                       "view · oracle: one turn on the ground-truth crop · ground: 'Locate …' prompts, boxes scored")
+    mode: Mode = Field(
+        "tool",
+        description="tool: the agent, zooming as it decides · direct: one turn on the full "
+        "view · oracle: one turn on the ground-truth crop · ground: 'Locate …' prompts, boxes scored",
+    )
     seed: int = Field(0, description="seeds the option shuffle and sampling")
     samples: int = Field(1, ge=1, description="repeat with seeds seed..seed+K-1; report mean ± std")
     option_order: Literal["shuffle", "cycle", "fixed"] = Field(
-        "shuffle", description="shuffle: a seeded permutation per row · cycle: the answer moves through every "
-        "position · fixed: as stored (DeepEyes' V* eval, where the answer is always A)")
+        "shuffle",
+        description="shuffle: a seeded permutation per row · cycle: the answer moves through every "
+        "position · fixed: as stored (DeepEyes' V* eval, where the answer is always A)",
+    )
     limit: int | None = Field(None, description="the first N rows only")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
     max_turns: int = Field(5, ge=1, description="model turns per episode (DeepEyes: 5)")
@@ -56,16 +61,26 @@ class EvalConfig(RunConfig):
 def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = box
     gx, gy = (x2 - x1) * (margin - 1) / 2, (y2 - y1) * (margin - 1) / 2
-    return (max(0, math.floor(x1 - gx)), max(0, math.floor(y1 - gy)),
-            min(width, math.ceil(x2 + gx)), min(height, math.ceil(y2 + gy)))
+    return (
+        max(0, math.floor(x1 - gx)),
+        max(0, math.floor(y1 - gy)),
+        min(width, math.ceil(x2 + gx)),
+        min(height, math.ceil(y2 + gy)),
+    )
 
 
 def _score_trajectory(row: EvalRow, traj: Trajectory) -> dict:
     chosen = chosen_option(traj.answer, row.options)
     record = {
-        "prediction": traj.answer, "chosen": chosen, "correct": chosen == row.answer_index,
-        "turns": traj.turns, "tool_calls": traj.tool_calls, "crops": traj.crops, "tool_errors": traj.tool_errors,
-        "format_ok": traj.format_ok, "stop_reason": traj.stop_reason,
+        "prediction": traj.answer,
+        "chosen": chosen,
+        "correct": chosen == row.answer_index,
+        "turns": traj.turns,
+        "tool_calls": traj.tool_calls,
+        "crops": traj.crops,
+        "tool_errors": traj.tool_errors,
+        "format_ok": traj.format_ok,
+        "stop_reason": traj.stop_reason,
     }
     boxes = [o.box_original for o in traj.observations if o.box_original]
     if row.bbox and boxes:
@@ -101,17 +116,23 @@ async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_toke
     if row.bbox is None or not row.target:
         raise ImageError(f"row {row.line}: ground mode needs 'bbox' and 'target'")
     img = load_image(row.image)
-    request = GenerationRequest(builder.prompt_ids(img, f"Locate {row.target}."), [img],
-                                SamplingParams(max_tokens=max_tokens, temperature=0.0))
+    request = GenerationRequest(
+        builder.prompt_ids(img, f"Locate {row.target}."), [img], SamplingParams(max_tokens=max_tokens, temperature=0.0)
+    )
     completion = await backend.agenerate(request)
     box = parse_box(completion.text)
     if box is None:
         return {"prediction": completion.text, "parsed": False, "iou": 0.0, "zoom_hit": False, "zoom_hit_tight": False}
     geom = ViewGeometry.for_image(img.width, img.height, builder.image_processor)
     original = map_box(box, geom, frame)
-    return {"prediction": completion.text, "parsed": True, "box": list(original),
-            "iou": iou(original, row.bbox), "zoom_hit": contains(original, row.bbox),
-            "zoom_hit_tight": tight_hit(original, row.bbox)}
+    return {
+        "prediction": completion.text,
+        "parsed": True,
+        "box": list(original),
+        "iou": iou(original, row.bbox),
+        "zoom_hit": contains(original, row.bbox),
+        "zoom_hit_tight": tight_hit(original, row.bbox),
+    }
 
 
 async def _run_all(rows, runner, concurrency: int, progress, on_result) -> None:
@@ -151,7 +172,9 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         return summary
     mean = lambda key: sum(float(r.get(key) or 0) for r in records) / n  # noqa: E731
     if mode == "ground":
-        summary.update(parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"), zoom_hit_tight=mean("zoom_hit_tight"))
+        summary.update(
+            parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"), zoom_hit_tight=mean("zoom_hit_tight")
+        )
         return summary
     by_cat = defaultdict(list)
     for r in records:
@@ -161,14 +184,17 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         accuracy=mean("correct"),
         per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
         tool_call_rate=sum(1 for r in records if r["tool_calls"] > 0) / n,
-        mean_crops=mean("crops"), mean_turns=mean("turns"),
+        mean_crops=mean("crops"),
+        mean_turns=mean("turns"),
         format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,
         answered_rate=sum(1 for r in records if r["prediction"] is not None) / n,
     )
     if with_box:
-        summary.update(iou_given_crop=sum(r["iou"] for r in with_box) / len(with_box),
-                       zoom_hit=sum(r["zoom_hit"] for r in with_box) / n,
-                       zoom_hit_tight=sum(r["zoom_hit_tight"] for r in with_box) / n)
+        summary.update(
+            iou_given_crop=sum(r["iou"] for r in with_box) / len(with_box),
+            zoom_hit=sum(r["zoom_hit"] for r in with_box) / n,
+            zoom_hit_tight=sum(r["zoom_hit_tight"] for r in with_box) / n,
+        )
     return summary
 
 
@@ -208,8 +234,15 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
                     skipped.append({"line": row.line, "id": row.id, "reason": str(res)})
                     return
                 trajectory = res.pop("_trajectory", None)
-                rec = {"id": row.id, "line": row.line, "seed": seed, "category": row.category,
-                       "options": list(row.options), "answer_index": row.answer_index, **res}
+                rec = {
+                    "id": row.id,
+                    "line": row.line,
+                    "seed": seed,
+                    "category": row.category,
+                    "options": list(row.options),
+                    "answer_index": row.answer_index,
+                    **res,
+                }
                 if trajectory is not None and k == 0 and index[row.line] < cfg.traces:
                     save_row_trace(cfg.out / "traces", rec, trajectory, store)
                 records[index[row.line]] = rec
@@ -224,8 +257,9 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     # canonical order (row order per seed) so a run and a resumed run write the same file
     rows_path.write_text("".join(json.dumps(rec) + "\n" for rec in all_records))
     summary = summarise(all_records, cfg.mode)
-    summary.update(seed=cfg.seed, samples=cfg.samples, option_order=cfg.option_order, skipped=skipped,
-                   data=str(cfg.data))
+    summary.update(
+        seed=cfg.seed, samples=cfg.samples, option_order=cfg.option_order, skipped=skipped, data=str(cfg.data)
+    )
     if cfg.samples > 1:
         for key in ("accuracy", "tool_call_rate", "zoom_hit", "iou"):
             values = [s[key] for s in per_sample if key in s]

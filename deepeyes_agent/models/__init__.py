@@ -68,6 +68,13 @@ def build_folder_once(target: Path, build, marker: str = "config.json") -> Path:
 
 
 __all__ = [
-    "ImageOnlyQwenVLProcessor", "TinyModelSpec", "agent_defaults", "build_processor", "build_tiny_model",
-    "default_model_dir", "load_processor", "resolve_model_dir", "write_agent_defaults",
+    "ImageOnlyQwenVLProcessor",
+    "TinyModelSpec",
+    "agent_defaults",
+    "build_processor",
+    "build_tiny_model",
+    "default_model_dir",
+    "load_processor",
+    "resolve_model_dir",
+    "write_agent_defaults",
 ]

@@ -6,7 +6,7 @@ silently falls back to 1-D positions. Everything that calls the model goes throu
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from PIL import Image
@@ -27,7 +27,9 @@ def vision_inputs(image_processor, images: Sequence[Image.Image], dtype: torch.d
     return {"pixel_values": out["pixel_values"].to(dtype), "image_grid_thw": out["image_grid_thw"]}
 
 
-def check_image_tokens(input_ids: torch.Tensor, grid_thw: torch.Tensor | None, image_token_id: int, merge_size: int) -> None:
+def check_image_tokens(
+    input_ids: torch.Tensor, grid_thw: torch.Tensor | None, image_token_id: int, merge_size: int
+) -> None:
     """The pads in the ids must match the images' grids exactly, or positions and features misalign."""
     n_pads = int((input_ids == image_token_id).sum())
     expected = 0 if grid_thw is None else int(grid_thw.prod(-1).sum()) // merge_size**2

@@ -20,8 +20,11 @@ class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         super().__init__(
-            image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-            chat_template=chat_template, **kwargs,
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
         )
 
 
@@ -53,7 +56,9 @@ def load_processor(model_dir: str | Path, image_backend: str | None = None):
                 return proc
         except (ImportError, ValueError, OSError, RuntimeError, TypeError):
             pass
-    image_processor = AutoImageProcessor.from_pretrained(model_dir, **({"backend": image_backend} if image_backend else {}))
+    image_processor = AutoImageProcessor.from_pretrained(
+        model_dir, **({"backend": image_backend} if image_backend else {})
+    )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     template = _read_chat_template(model_dir) or getattr(tokenizer, "chat_template", None)
     if template is None:

@@ -29,11 +29,16 @@ class TinyModelSpec(BaseModel):
     min_pixels: int = Field(56 * 56, description="smallest image the processor feeds (pixels)")
     max_pixels: int = Field(448 * 448, description="largest image the processor feeds (pixels)")
     max_position_embeddings: int = 8192
-    rope_theta: float = Field(1_000_000.0, description="RoPE base. Qwen's 1e6 leaves a tiny head's w-section "
-                              "(the lowest frequencies) nearly unrotated across an image: columns become invisible")
+    rope_theta: float = Field(
+        1_000_000.0,
+        description="RoPE base. Qwen's 1e6 leaves a tiny head's w-section "
+        "(the lowest frequencies) nearly unrotated across an image: columns become invisible",
+    )
     mrope_section: list[int] | None = Field(
-        None, description="frequency pairs given to the (t, h, w) position ids, highest frequencies first; "
-        "None = Qwen's 2:3:3 split of head_dim / 2")
+        None,
+        description="frequency pairs given to the (t, h, w) position ids, highest frequencies first; "
+        "None = Qwen's 2:3:3 split of head_dim / 2",
+    )
     vocab_size: int = 4096
     seed: int = 0
 
@@ -134,15 +139,23 @@ def with_kv_heads(model, kv_heads: int):
     if kv_heads == old:
         return model
     if heads % kv_heads or kv_heads % old:
-        raise ValueError(f"kv_heads={kv_heads}: must divide the {heads} query heads and be a multiple of the current {old}")
+        raise ValueError(
+            f"kv_heads={kv_heads}: must divide the {heads} query heads and be a multiple of the current {old}"
+        )
     config = model.config.__class__.from_dict(model.config.to_dict())
     config.text_config.num_key_value_heads = kv_heads
     repeat = kv_heads // old
     head_dim = text.hidden_size // heads
     state = {}
     for name, tensor in model.state_dict().items():
-        if name.endswith(("self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias")):
-            tensor = tensor.reshape(old, head_dim, *tensor.shape[1:]).repeat_interleave(repeat, 0).reshape(kv_heads * head_dim, *tensor.shape[1:])
+        if name.endswith(
+            ("self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias")
+        ):
+            tensor = (
+                tensor.reshape(old, head_dim, *tensor.shape[1:])
+                .repeat_interleave(repeat, 0)
+                .reshape(kv_heads * head_dim, *tensor.shape[1:])
+            )
         state[name] = tensor
     new = model.__class__(config).to(next(model.parameters()).dtype)
     new.load_state_dict(state)

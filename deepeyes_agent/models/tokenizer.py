@@ -16,15 +16,31 @@ from ..protocol import SYSTEM_PROMPT, USER_SUFFIX
 
 # Order matters only for readability; ids follow the trained vocabulary.
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
-    "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 # Qwen2.5 keeps these as ordinary added tokens: they are decoded, never skipped.
 TAG_TOKENS = [
-    "<tool_call>", "</tool_call>", "<think>", "</think>", "<answer>", "</answer>",
-    "<tool_response>", "</tool_response>",
+    "<tool_call>",
+    "</tool_call>",
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<tool_response>",
+    "</tool_response>",
 ]
 
 # Qwen2's pre-tokenizer regex with digit runs split into groups of up to three.
@@ -83,10 +99,12 @@ def _corpus(seed: int = 0) -> list[str]:
 def build_tokenizer(vocab_size: int = 4096, seed: int = 0) -> PreTrainedTokenizerFast:
     """Train the tiny tokenizer (deterministic for a seed) and wrap it for transformers."""
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

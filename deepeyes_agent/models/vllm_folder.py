@@ -52,11 +52,16 @@ def _write_stock_folder(src: Path, dst: Path) -> None:
 
     own = load_processor(src)
     ip = own.image_processor
-    video = Qwen2VLVideoProcessor(patch_size=ip.patch_size, merge_size=ip.merge_size,
-                                  temporal_patch_size=ip.temporal_patch_size,
-                                  image_mean=ip.image_mean, image_std=ip.image_std)
-    stock = Qwen2_5_VLProcessor(image_processor=ip, tokenizer=own.tokenizer, video_processor=video,
-                                chat_template=own.chat_template)
+    video = Qwen2VLVideoProcessor(
+        patch_size=ip.patch_size,
+        merge_size=ip.merge_size,
+        temporal_patch_size=ip.temporal_patch_size,
+        image_mean=ip.image_mean,
+        image_std=ip.image_std,
+    )
+    stock = Qwen2_5_VLProcessor(
+        image_processor=ip, tokenizer=own.tokenizer, video_processor=video, chat_template=own.chat_template
+    )
     stock.save_pretrained(dst)
     for path in src.iterdir():
         if path.is_file() and not (dst / path.name).exists():

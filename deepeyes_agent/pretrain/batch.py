@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.zoomworld import COLOURS, PATTERNS
 from ..models.forward import mm_token_type_ids, vision_inputs
 from ..prompts import PromptBuilder
-from ..data.zoomworld import COLOURS, PATTERNS
 from .tasks import BOX_TASKS, PretrainSample, box_text
-
 
 COLOUR_CLASSES = ["none", *COLOURS]
 PATTERN_CLASSES = ["none", *PATTERNS]
@@ -47,8 +46,11 @@ def encode(builder: PromptBuilder, sample: PretrainSample, key_weight: float) ->
     reply, w = _reply(builder.tokenizer, sample.target, sample.key_spans, key_weight)
     ids, weights = ids + reply, weights + w
     for turn in sample.followups:
-        obs = (builder.observation_ids(turn.image) if turn.kind == "tool"
-               else builder.user_turn_ids(turn.image, turn.question, turn.options))
+        obs = (
+            builder.observation_ids(turn.image)
+            if turn.kind == "tool"
+            else builder.user_turn_ids(turn.image, turn.question, turn.options)
+        )
         reply, w = _reply(builder.tokenizer, turn.target, turn.key_spans, key_weight)
         ids, weights = ids + obs + reply, weights + [0.0] * len(obs) + w
     return ids, weights
@@ -65,14 +67,21 @@ def collate(builder: PromptBuilder, samples: list[PretrainSample], key_weight: f
         mask[row, : len(seq)] = 1
         weights[row, : len(seq)] = torch.tensor(w)
     image_token = builder.image_token_id
-    return Batch(ids, mask, mm_token_type_ids(ids, image_token), weights,
-                 vision_inputs(builder.image_processor, [im for s in samples for im in s.images], dtype), [s.task for s in samples], samples)
+    return Batch(
+        ids,
+        mask,
+        mm_token_type_ids(ids, image_token),
+        weights,
+        vision_inputs(builder.image_processor, [im for s in samples for im in s.images], dtype),
+        [s.task for s in samples],
+        samples,
+    )
 
 
 def grid_targets(batch: Batch, image_token_id: int, merge: int) -> torch.Tensor:
     """Normalised (row, col) of every image pad token, in the order they appear in the batch."""
     out = []
-    for (_, h, w) in batch.vision["image_grid_thw"].tolist():
+    for _, h, w in batch.vision["image_grid_thw"].tolist():
         rows, cols = h // merge, w // merge
         r = (torch.arange(rows).float() + 0.5) / rows
         c = (torch.arange(cols).float() + 0.5) / cols

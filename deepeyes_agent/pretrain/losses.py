@@ -32,7 +32,7 @@ def attention_to_target(cfg: PretrainConfig, boxes, batch, attentions, merge: in
     losses = []
     for row, queries, image_pos in boxes:  # single-image rows
         colour = COLOUR_CLASSES.index(batch.samples[row].truth["colour"])
-        cells = colour_labels[offsets[row]:offsets[row + 1]]
+        cells = colour_labels[offsets[row] : offsets[row + 1]]
         keys = [p for p, c in zip(image_pos, cells.tolist()) if c == colour]
         if not keys or not queries:
             continue
@@ -41,7 +41,7 @@ def attention_to_target(cfg: PretrainConfig, boxes, batch, attentions, merge: in
     return torch.stack(losses).mean() if losses else None
 
 
-def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: "Probes"):
+def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: Probes):
     """Shared colour prototypes at the supervised attention layer's input (``x``: what its queries and keys
     are computed from): each image token must project onto its sign's colour ("none" off signs) and each
     box-emitting token onto the colour the prompt named, against unit-norm prototypes. The colour then has
@@ -60,7 +60,7 @@ def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: "Prob
     return loss
 
 
-def box_regression(boxes, batch, last_hidden, probe: "Probes"):
+def box_regression(boxes, batch, last_hidden, probe: Probes):
     """MSE of the k-th box coordinate (normalised by the view size) read linearly from the final hidden
     state at the token that emits it: the target's position must reach the emitting token precisely."""
     preds, targets = [], []
@@ -76,8 +76,9 @@ def box_regression(boxes, batch, last_hidden, probe: "Probes"):
     return F.mse_loss(torch.stack(preds), torch.tensor(targets))
 
 
-def auxiliary_losses(cfg: PretrainConfig, step: int, model, out, batch, builder, probe: Probes, merge: int,
-                     supervise: bool) -> tuple[list[torch.Tensor], dict]:
+def auxiliary_losses(
+    cfg: PretrainConfig, step: int, model, out, batch, builder, probe: Probes, merge: int, supervise: bool
+) -> tuple[list[torch.Tensor], dict]:
     """The weighted auxiliary terms of this step's loss, in order, and their values for the metrics."""
     terms, record = [], {}
     image_positions = batch.input_ids == builder.image_token_id
@@ -108,7 +109,9 @@ def auxiliary_losses(cfg: PretrainConfig, step: int, model, out, batch, builder,
         feats = out.hidden_states[0][image_positions]
         aux_c = F.cross_entropy(probe.colour(feats), colour_t)
         labelled = pattern_t != -100  # patterns are labelled in crops only; a batch may hold none
-        aux_p = F.cross_entropy(probe.pattern(feats[labelled]), pattern_t[labelled]) if labelled.any() else feats.sum() * 0
+        aux_p = (
+            F.cross_entropy(probe.pattern(feats[labelled]), pattern_t[labelled]) if labelled.any() else feats.sum() * 0
+        )
         terms.append(cfg.aux_token_weight * (aux_c + aux_p))
         record["aux_colour_loss"], record["aux_pattern_loss"] = aux_c.item(), aux_p.item()
     return terms, record

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import random
 
+from ..answer_match import chosen_option
 from ..backends.base import GenerationRequest, SamplingParams
 from ..eval.boxes import contains, iou, parse_box, tight_hit
-from ..answer_match import chosen_option
 from ..parser import parse_turn
 from ..prompts import PromptBuilder
 from ..zoom import ViewGeometry
 from .tasks import make_sample
 
+
 def view_size_fn(image_processor):
     def view_size(width: int, height: int) -> tuple[int, int]:
         g = ViewGeometry.for_image(width, height, image_processor)
         return g.view_width, g.view_height
+
     return view_size
 
 
-def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, system_prompt: str | None = None,
-                 **task_kwargs) -> dict:
+def probe_skills(
+    backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, system_prompt: str | None = None, **task_kwargs
+) -> dict:
     """Accuracy-style metrics per skill on ``n`` fresh samples each (same samples for a given seed)."""
     builder = PromptBuilder(backend.processor, *([system_prompt] if system_prompt else []))
     view_size = view_size_fn(backend.processor.image_processor)
@@ -32,11 +35,17 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
     for task in ("ground", "read_crop", "direct"):
         rng = random.Random(f"{seed}-{task}")
         samples = [make_sample(rng, task, view_size, **task_kwargs) for _ in range(n)]
-        requests = [GenerationRequest(builder.prompt_ids(s.image, s.user_text, s.options), [s.image],
-                                      SamplingParams(max_tokens=max_tokens, temperature=0.0)) for s in samples]
+        requests = [
+            GenerationRequest(
+                builder.prompt_ids(s.image, s.user_text, s.options),
+                [s.image],
+                SamplingParams(max_tokens=max_tokens, temperature=0.0),
+            )
+            for s in samples
+        ]
         outs = []
         for i in range(0, len(requests), 16):
-            outs.extend(backend.generate(requests[i:i + 16]))
+            outs.extend(backend.generate(requests[i : i + 16]))
         if task == "ground":
             ious, hits, tight, parsed = [], [], [], 0
             for s, o in zip(samples, outs):
@@ -50,11 +59,17 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
                 sign = s.truth["sign"]  # the sign itself (without the training margin) must lie inside
                 hits.append(float(contains(box, sign)))
                 tight.append(float(tight_hit(box, sign)))
-            metrics.update(ground_parsed=parsed / n, ground_iou=sum(ious) / n, ground_hit=sum(hits) / n,
-                           ground_hit_tight=sum(tight) / n)
+            metrics.update(
+                ground_parsed=parsed / n,
+                ground_iou=sum(ious) / n,
+                ground_hit=sum(hits) / n,
+                ground_hit_tight=sum(tight) / n,
+            )
         else:
-            correct = [float(chosen_option(parse_turn(o.text).answer, s.truth["options"]) == s.truth["answer_index"])
-                       for s, o in zip(samples, outs)]
+            correct = [
+                float(chosen_option(parse_turn(o.text).answer, s.truth["options"]) == s.truth["answer_index"])
+                for s, o in zip(samples, outs)
+            ]
             if task == "read_crop":
                 metrics["read_acc"] = sum(correct) / n
             else:
@@ -63,4 +78,3 @@ def probe_skills(backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, 
                 metrics["direct_relative_acc"] = sum(rel) / max(1, len(rel))
                 metrics["direct_attribute_acc"] = sum(att) / max(1, len(att))
     return metrics
-

@@ -23,8 +23,16 @@ from ..data.zoomworld import Scene, make_scene, questions, render_scene
 from ..protocol import TOOL_NAME
 from ..zoom import CoordinateFrame, ViewGeometry, ZoomConfig, map_box, validate_box
 
-TASKS = ("ground", "zoom_instruction", "read_crop", "direct", "explore", "zoom_followup", "chat_followup",
-         "zoom_after_answer")
+TASKS = (
+    "ground",
+    "zoom_instruction",
+    "read_crop",
+    "direct",
+    "explore",
+    "zoom_followup",
+    "chat_followup",
+    "zoom_after_answer",
+)
 BOX_TASKS = ("ground", "zoom_instruction", "explore")  # single-turn samples whose target holds a box
 MULTI_TURN_TASKS = ("zoom_followup", "chat_followup", "zoom_after_answer")  # samples with later turns
 
@@ -74,7 +82,12 @@ def snap_outward(box: list[float], grid: int, view_w: int, view_h: int) -> list[
     """``box`` grown outward to multiples of ``grid`` view pixels (e.g. 14 = one patch): a coarse box a
     tiny model can emit as "which patch column/row", and still one that contains the target."""
     if grid <= 1:
-        return [max(0, int(box[0])), max(0, int(box[1])), min(view_w, int(round(box[2] + 0.5))), min(view_h, int(round(box[3] + 0.5)))]
+        return [
+            max(0, int(box[0])),
+            max(0, int(box[1])),
+            min(view_w, int(round(box[2] + 0.5))),
+            min(view_h, int(round(box[3] + 0.5))),
+        ]
     x1, y1 = int(box[0] // grid) * grid, int(box[1] // grid) * grid
     x2, y2 = -int(-box[2] // grid) * grid, -int(-box[3] // grid) * grid
     return [max(0, x1), max(0, y1), min(view_w, x2), min(view_h, y2)]
@@ -134,30 +147,44 @@ class _Draw:
     def box(self, sign) -> list[int]:
         """The target box of a zoom or grounding answer: ``sign`` grown by ``ground_margin``, snapped outward."""
         o = self.options
-        return snap_outward(view_box(sign.box, self.scene, self.vw, self.vh, o["ground_margin"]), o["box_grid"], self.vw, self.vh)
+        return snap_outward(
+            view_box(sign.box, self.scene, self.vw, self.vh, o["ground_margin"]), o["box_grid"], self.vw, self.vh
+        )
 
     def box_truth(self, box, sign) -> dict:
-        return {"box": box, "view": [self.vw, self.vh], "colour": sign.colour, "sign": view_box(sign.box, self.scene, self.vw, self.vh)}
+        return {
+            "box": box,
+            "view": [self.vw, self.vh],
+            "colour": sign.colour,
+            "sign": view_box(sign.box, self.scene, self.vw, self.vh),
+        }
 
 
 def _ground(d: _Draw, task: str = "ground") -> PretrainSample:
     box = d.box(d.sign)
-    text = d.rng.choice([f"Locate {d.label}.", f"Where is {d.label}? Give its bbox_2d.", f"Find {d.label} in the image."])
+    text = d.rng.choice(
+        [f"Locate {d.label}.", f"Where is {d.label}? Give its bbox_2d.", f"Find {d.label} in the image."]
+    )
     target = _think(f"I look for {d.label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{d.label}"}}</answer>'
-    return PretrainSample(task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene))
+    return PretrainSample(
+        task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene)
+    )
 
 
 def _zoom_on_instruction(d: _Draw, task: str = "zoom_instruction") -> PretrainSample:
     box = d.box(d.sign)
     text, target = _zoom_instruction(d.rng, d.label), _zoom_target(d.label, box)
-    return PretrainSample(task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene))
+    return PretrainSample(
+        task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene)
+    )
 
 
 def _zoom_followup(d: _Draw) -> PretrainSample:
     """The tool loop on an instruction: the call, the tool's crop, its description."""
     sample = _zoom_on_instruction(d, "zoom_followup")
-    sample.followups.append(_tool_followup(d.img, d.scene, d.sign, d.label, sample.truth["box"], d.vw, d.vh,
-                                           d.options["crop_reply"]))
+    sample.followups.append(
+        _tool_followup(d.img, d.scene, d.sign, d.label, sample.truth["box"], d.vw, d.vh, d.options["crop_reply"])
+    )
     return sample
 
 
@@ -176,32 +203,57 @@ def _explore(d: _Draw) -> PretrainSample:
     q, options, _, _, target_sign = d.rng.choice(pick or qs)
     box = d.box(target_sign)
     target = _zoom_target(f"the {target_sign.colour} sign", box)
-    return PretrainSample("explore", d.img, q, options, target, [box_text(box)], d.box_truth(box, target_sign),
-                          regions_in(d.scene))
+    return PretrainSample(
+        "explore", d.img, q, options, target, [box_text(box)], d.box_truth(box, target_sign), regions_in(d.scene)
+    )
 
 
-def _answer(task: str, img: Image.Image, q: str, options: list[str], answer_index: int, reason: str, regions) -> PretrainSample:
+def _answer(
+    task: str, img: Image.Image, q: str, options: list[str], answer_index: int, reason: str, regions
+) -> PretrainSample:
     # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
     answer = options[answer_index]
-    return PretrainSample(task, img, q, options, _think(reason) + f"<answer>{answer}</answer>", [f"<answer>{answer}"],
-                          {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
-                          regions)
+    return PretrainSample(
+        task,
+        img,
+        q,
+        options,
+        _think(reason) + f"<answer>{answer}</answer>",
+        [f"<answer>{answer}"],
+        {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
+        regions,
+    )
 
 
 def _read_crop(d: _Draw) -> PretrainSample:
-    q, options, answer_index, _, target_sign = d.rng.choice([q for q in questions(d.scene, d.rng) if q[3] == "attribute"])
+    q, options, answer_index, _, target_sign = d.rng.choice(
+        [q for q in questions(d.scene, d.rng) if q[3] == "attribute"]
+    )
     crop, bounds = crop_around(d.img, target_sign.box, d.rng, d.options["crop_margin"], jitter=0.12)
-    return _answer("read_crop", crop, q, options, answer_index, f"I read the pattern on the {target_sign.colour} sign.",
-                   regions_in(d.scene, bounds[:2]))
+    return _answer(
+        "read_crop",
+        crop,
+        q,
+        options,
+        answer_index,
+        f"I read the pattern on the {target_sign.colour} sign.",
+        regions_in(d.scene, bounds[:2]),
+    )
 
 
 def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
     """A question answered from the full view: relative position is answerable; an attribute question is not
     (its label teaches the prior)."""
     qs = questions(d.scene, d.rng)
-    pick = [q for q in qs if q[3] == "relative_position"] if d.rng.random() < 0.7 else [q for q in qs if q[3] == "attribute"]
+    pick = (
+        [q for q in qs if q[3] == "relative_position"]
+        if d.rng.random() < 0.7
+        else [q for q in qs if q[3] == "attribute"]
+    )
     q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
-    reason = "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+    reason = (
+        "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+    )
     return _answer(task, d.img, q, options, answer_index, reason, regions_in(d.scene)), target_sign
 
 
@@ -209,22 +261,38 @@ def _zoom_after_answer(d: _Draw) -> PretrainSample:
     """A question answered directly; then the user asks for a zoom: the call, the crop, its description."""
     sample, asked_about = _direct(d, "zoom_after_answer")
     o = d.options
-    sample.followups.extend(_zoom_later(d.rng, d.img, d.scene, asked_about, d.vw, d.vh, o["ground_margin"], o["box_grid"],
-                                        o["crop_reply"]))
+    sample.followups.extend(
+        _zoom_later(d.rng, d.img, d.scene, asked_about, d.vw, d.vh, o["ground_margin"], o["box_grid"], o["crop_reply"])
+    )
     return sample
 
 
 _BUILDERS = {
-    "ground": _ground, "zoom_instruction": _zoom_on_instruction, "read_crop": _read_crop,
-    "direct": lambda d: _direct(d)[0], "explore": _explore, "zoom_followup": _zoom_followup,
-    "chat_followup": _grounding_then_chat, "zoom_after_answer": _zoom_after_answer,
+    "ground": _ground,
+    "zoom_instruction": _zoom_on_instruction,
+    "read_crop": _read_crop,
+    "direct": lambda d: _direct(d)[0],
+    "explore": _explore,
+    "zoom_followup": _zoom_followup,
+    "chat_followup": _grounding_then_chat,
+    "zoom_after_answer": _zoom_after_answer,
 }
 assert set(_BUILDERS) == set(TASKS)
 
 
-def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160), max_signs: int = 3,
-                crop_margin=(1.1, 2.0), ground_margin: float = 1.5, box_grid: int = 1,
-                single_sign_grounding: bool = False, crop_reply: str = "sentence") -> PretrainSample:
+def make_sample(
+    rng: random.Random,
+    task: str,
+    view_size,
+    *,
+    sign_size=(96, 160),
+    max_signs: int = 3,
+    crop_margin=(1.1, 2.0),
+    ground_margin: float = 1.5,
+    box_grid: int = 1,
+    single_sign_grounding: bool = False,
+    crop_reply: str = "sentence",
+) -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
     A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px.
     ``crop_reply``: how the tool loop's last reply describes the crop (see ``_tool_followup``)."""
@@ -235,12 +303,18 @@ def make_sample(rng: random.Random, task: str, view_size, *, sign_size=(96, 160)
     img = render_scene(scene)
     vw, vh = view_size(scene.width, scene.height)
     sign = rng.choice(scene.signs)
-    options = {"crop_margin": crop_margin, "ground_margin": ground_margin, "box_grid": box_grid, "crop_reply": crop_reply}
+    options = {
+        "crop_margin": crop_margin,
+        "ground_margin": ground_margin,
+        "box_grid": box_grid,
+        "crop_reply": crop_reply,
+    }
     return _BUILDERS[task](_Draw(rng, scene, img, vw, vh, sign, options))
 
 
-def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int,
-                   crop_reply: str = "sentence") -> Followup:
+def _tool_followup(
+    img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int, crop_reply: str = "sentence"
+) -> Followup:
     """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then what the crop shows: the answer
     "The pattern on X is P." (``crop_reply="sentence"``), or that sentence said in the thinking and the answer
     in the words a reading answer writes, "<answer>P</answer>" (``"think"``) — so describing a crop and
@@ -257,8 +331,17 @@ def _tool_followup(img: Image.Image, scene: Scene, sign, label: str, box, vw: in
     return Followup("tool", img.crop(bounds), reply, [sign.pattern], regions_in(scene, bounds[:2]))
 
 
-def _zoom_later(rng: random.Random, img: Image.Image, scene: Scene, sign, vw: int, vh: int, ground_margin: float,
-                box_grid: int, crop_reply: str) -> list[Followup]:
+def _zoom_later(
+    rng: random.Random,
+    img: Image.Image,
+    scene: Scene,
+    sign,
+    vw: int,
+    vh: int,
+    ground_margin: float,
+    box_grid: int,
+    crop_reply: str,
+) -> list[Followup]:
     """A text-only user turn "Zoom in on X." (X: mostly the sign just asked about), the call, then the tool's
     crop and its description."""
     if rng.random() < 0.3:

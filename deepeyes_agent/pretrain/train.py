@@ -28,10 +28,15 @@ from .losses import Probes, auxiliary_losses
 from .skills import probe_skills, view_size_fn
 from .tasks import MULTI_TURN_TASKS, make_sample
 
+
 def sample_options(cfg: PretrainConfig) -> dict:
     """How targets are written (shared by the training stream and the skill probes)."""
-    return {"ground_margin": cfg.ground_margin, "box_grid": cfg.box_grid, "crop_margin": tuple(cfg.crop_margin),
-            "crop_reply": cfg.crop_reply}
+    return {
+        "ground_margin": cfg.ground_margin,
+        "box_grid": cfg.box_grid,
+        "crop_margin": tuple(cfg.crop_margin),
+        "crop_reply": cfg.crop_reply,
+    }
 
 
 def curriculum(cfg: PretrainConfig, step: int) -> dict:
@@ -55,7 +60,10 @@ def step_tasks(cfg: PretrainConfig, step: int) -> dict[str, float]:
 def batch_samples(cfg: PretrainConfig, step: int, view_size):
     rng = random.Random(f"{cfg.seed}-{step}")
     tasks, weights = zip(*step_tasks(cfg, step).items())
-    return [make_sample(rng, rng.choices(tasks, weights)[0], view_size, **curriculum(cfg, step)) for _ in range(cfg.batch_size)]
+    return [
+        make_sample(rng, rng.choices(tasks, weights)[0], view_size, **curriculum(cfg, step))
+        for _ in range(cfg.batch_size)
+    ]
 
 
 def lr_at(cfg: PretrainConfig, step: int) -> float:
@@ -68,10 +76,14 @@ def lr_at(cfg: PretrainConfig, step: int) -> float:
 def _optimizer(cfg: PretrainConfig, model, probe) -> torch.optim.Optimizer:
     vision = [p for n, p in model.named_parameters() if n.startswith("model.visual")]
     rest = [p for n, p in model.named_parameters() if not n.startswith("model.visual")] + list(probe.parameters())
-    return torch.optim.AdamW([
-        {"params": rest, "lr": cfg.lr},
-        {"params": vision, "lr": cfg.lr * cfg.vision_lr_scale},
-    ], weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    return torch.optim.AdamW(
+        [
+            {"params": rest, "lr": cfg.lr},
+            {"params": vision, "lr": cfg.lr * cfg.vision_lr_scale},
+        ],
+        weight_decay=cfg.weight_decay,
+        betas=(0.9, 0.98),
+    )
 
 
 def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cfg: PretrainConfig) -> Path:
@@ -79,8 +91,15 @@ def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cf
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
         write_agent_defaults(folder, system_prompt=cfg.system_prompt)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "probe": probe.state_dict(),
-                    "config": cfg.model_dump(mode="json")}, folder / "trainer_state.pt")
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "probe": probe.state_dict(),
+                "config": cfg.model_dump(mode="json"),
+            },
+            folder / "trainer_state.pt",
+        )
 
     return save_atomically(out, write, str(step))
 
@@ -153,9 +172,14 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             group["lr"] = base * lr_at(cfg, step)
         batch = collate(builder, batch_samples(cfg, step, view_size), cfg.key_token_weight, pad_id, torch.float32)
         supervise = cfg.attention_supervision_weight > 0 and step >= cfg.attention_supervision_from_step
-        out = model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                          mm_token_type_ids=batch.mm_token_type_ids, output_hidden_states=True,
-                          output_attentions=supervise, **batch.vision)
+        out = model.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            mm_token_type_ids=batch.mm_token_type_ids,
+            output_hidden_states=True,
+            output_attentions=supervise,
+            **batch.vision,
+        )
         ce, w = lm_loss_per_token(model, out, batch)
         lm_loss = (ce * w).sum() / w.sum()
         terms, aux_record = auxiliary_losses(cfg, step, model, out, batch, builder, probe, merge, supervise)
@@ -165,7 +189,9 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         record = {"step": step + 1, "lm_loss": lm_loss.item(), **aux_record}
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        record["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip))
+        record["grad_norm"] = float(
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip)
+        )
         optimizer.step()
         for task in set(batch.tasks):
             rows = [i for i, t in enumerate(batch.tasks) if t == task]
@@ -174,11 +200,22 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
         if (step + 1) % 10 == 0:
             record["samples_per_s"] = seen / (time.time() - t_last)
             t_last, seen = time.time(), 0
-            log(f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} " + " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/") or k.startswith("aux_") or k == "samples_per_s"))
+            log(
+                f"step {step + 1}/{cfg.steps} lm {lm_loss.item():.3f} "
+                + " ".join(
+                    f"{k}={v:.3f}"
+                    for k, v in record.items()
+                    if k.startswith("loss/") or k.startswith("aux_") or k == "samples_per_s"
+                )
+            )
         if (step + 1) % cfg.eval_every == 0 or step + 1 == end:
             model.eval()
-            skills = probe_skills(TransformersBackend(model, processor), n=cfg.eval_samples, system_prompt=cfg.system_prompt,
-                                  **sample_options(cfg))
+            skills = probe_skills(
+                TransformersBackend(model, processor),
+                n=cfg.eval_samples,
+                system_prompt=cfg.system_prompt,
+                **sample_options(cfg),
+            )
             model.train()
             record.update({f"eval/{k}": v for k, v in skills.items()})
             log(f"eval @ {step + 1}: " + " ".join(f"{k}={v:.2f}" for k, v in skills.items()))

@@ -37,7 +37,9 @@ class ClusterConfig(RunConfig):
     rollout_micro_batch: int = Field(2, ge=1, description="per GPU, log-prob passes")
     gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass")
     save_steps: int = Field(8, description="steps between OpenRLHF checkpoints")
-    launcher: Literal["ray-job", "direct"] = Field("ray-job", description="`ray job submit` to an existing cluster, or run on this node")
+    launcher: Literal["ray-job", "direct"] = Field(
+        "ray-job", description="`ray job submit` to an existing cluster, or run on this node"
+    )
     ray_address: str = Field("http://127.0.0.1:8265", description="the Ray dashboard (ray-job)")
     working_dir: Path | None = Field(None, description="uploaded with the job (ray-job only)")
 
@@ -47,18 +49,24 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
     gpus = cluster.nodes * cluster.gpus_per_node
     rollouts = cfg.prompts_per_step * cfg.rollouts_per_prompt
     if rollouts // cluster.rollout_micro_batch < gpus:  # OpenRLHF asserts the same after parsing
-        raise InputError(f"{cfg.prompts_per_step} prompts × {cfg.rollouts_per_prompt} rollouts in micro-batches of "
-                         f"{cluster.rollout_micro_batch} leave some of the {gpus} actor GPUs without a batch: "
-                         "raise prompts_per_step or lower the GPU count")
+        raise InputError(
+            f"{cfg.prompts_per_step} prompts × {cfg.rollouts_per_prompt} rollouts in micro-batches of "
+            f"{cluster.rollout_micro_batch} leave some of the {gpus} actor GPUs without a batch: "
+            "raise prompts_per_step or lower the GPU count"
+        )
     args = {
         "--actor.model_name_or_path": model,
-        "--actor.num_nodes": cluster.nodes, "--actor.num_gpus_per_node": cluster.gpus_per_node,
-        "--ref.num_nodes": cluster.nodes, "--ref.num_gpus_per_node": cluster.gpus_per_node,
+        "--actor.num_nodes": cluster.nodes,
+        "--actor.num_gpus_per_node": cluster.gpus_per_node,
+        "--ref.num_nodes": cluster.nodes,
+        "--ref.num_gpus_per_node": cluster.gpus_per_node,
         "--vllm.num_engines": gpus // cluster.vllm_tensor_parallel,
         "--vllm.tensor_parallel_size": cluster.vllm_tensor_parallel,
         "--vllm.gpu_memory_utilization": cluster.vllm_gpu_memory_utilization,
         "--train.agent_func_path": AGENT_FILE,
-        "--data.prompt_dataset": dataset, "--data.input_key": "prompt", "--data.label_key": "label",
+        "--data.prompt_dataset": dataset,
+        "--data.input_key": "prompt",
+        "--data.label_key": "label",
         "--data.image_key": "images",
         # the first image plus one crop per further turn
         "--data.max_images_per_prompt": 1 + cfg.max_turns,
@@ -69,18 +77,26 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
         "--train.batch_size": cfg.prompts_per_step * cfg.rollouts_per_prompt,
         "--rollout.micro_batch_size": cluster.rollout_micro_batch,
         "--train.micro_batch_size": cluster.train_micro_batch,
-        "--rollout.temperature": cfg.temperature, "--rollout.top_p": cfg.top_p,
+        "--rollout.temperature": cfg.temperature,
+        "--rollout.top_p": cfg.top_p,
         "--algo.advantage.estimator": "group_norm",
         "--actor.eps_clip_low_high": [cfg.grpo.clip_low, cfg.grpo.clip_high],
         "--algo.kl.init_coef": cfg.grpo.kl_coef,
         "--actor.loss_agg_mode": "token-mean",
-        "--actor.adam.lr": cfg.lr, "--actor.adam.weight_decay": cfg.weight_decay,
-        "--actor.lr_scheduler": "constant", "--actor.lr_warmup_ratio": 0.0,
+        "--actor.adam.lr": cfg.lr,
+        "--actor.adam.weight_decay": cfg.weight_decay,
+        "--actor.lr_scheduler": "constant",
+        "--actor.lr_warmup_ratio": 0.0,
         "--actor.max_norm": cfg.grad_clip,
-        "--ds.zero_stage": cluster.zero_stage, "--ds.param_dtype": "bf16",
-        "--train.seed": cfg.seed, "--train.num_episodes": 1, "--train.max_epochs": 1,
-        "--ckpt.output_dir": cfg.out / "openrlhf" / "model", "--ckpt.path": cfg.out / "openrlhf" / "checkpoints",
-        "--ckpt.save_steps": cluster.save_steps, "--ckpt.save_hf": True,
+        "--ds.zero_stage": cluster.zero_stage,
+        "--ds.param_dtype": "bf16",
+        "--train.seed": cfg.seed,
+        "--train.num_episodes": 1,
+        "--train.max_epochs": 1,
+        "--ckpt.output_dir": cfg.out / "openrlhf" / "model",
+        "--ckpt.path": cfg.out / "openrlhf" / "checkpoints",
+        "--ckpt.save_steps": cluster.save_steps,
+        "--ckpt.save_hf": True,
         "--logger.tensorboard_dir": cfg.out / "openrlhf" / "tensorboard",
     }
     if cfg.grpo.dual_clip > 1:
@@ -103,7 +119,9 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
     return out
 
 
-def launch_command(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, settings: Path) -> list[str]:
+def launch_command(
+    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, settings: Path
+) -> list[str]:
     """The whole command line: the agent settings travel as an environment variable (Ray runtime env)."""
     module = ["python3", "-m", "openrlhf.cli.train_ppo_ray", *train_args(cfg, cluster, model=model, dataset=dataset)]
     if cluster.launcher == "direct":
@@ -111,7 +129,17 @@ def launch_command(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dat
     runtime = {"env_vars": {ENV_VAR: str(settings)}}
     if cluster.working_dir:
         runtime["working_dir"] = str(cluster.working_dir)
-    return ["ray", "job", "submit", "--address", cluster.ray_address, "--runtime-env-json", json.dumps(runtime), "--", *module]
+    return [
+        "ray",
+        "job",
+        "submit",
+        "--address",
+        cluster.ray_address,
+        "--runtime-env-json",
+        json.dumps(runtime),
+        "--",
+        *module,
+    ]
 
 
 def render(command: list[str]) -> str:

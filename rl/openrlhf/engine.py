@@ -8,8 +8,8 @@ carry EXPANDED image pads: OpenRLHF collapses each run itself (``dedup_media_tok
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from copy import deepcopy
-from typing import Sequence
 
 from deepeyes_agent.backends.base import Completion, GenerationRequest, gather_sync
 from deepeyes_agent.backends.vllm_backend import completion_from_vllm
@@ -41,4 +41,3 @@ class EngineBackend:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         return gather_sync(self.agenerate, requests)
-

@@ -43,8 +43,12 @@ def parse_label(label) -> Truth:
     if "answer" not in data:
         raise ValueError(f"label {label!r} has no 'answer'")
     options = tuple(data["options"]) if data.get("options") else None
-    return Truth(answer=str(data["answer"]), options=options, answer_index=data.get("answer_index"),
-                 question=str(data.get("question", "")))
+    return Truth(
+        answer=str(data["answer"]),
+        options=options,
+        answer_index=data.get("answer_index"),
+        question=str(data.get("question", "")),
+    )
 
 
 def first_image(images) -> str:
@@ -75,12 +79,29 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         truth = parse_label(label)
         question = str(prompt).replace("<image>", "").strip()
         store = ImageStore()
-        graph = create_visual_agent(EngineBackend(llm_engine, hf_tokenizer, sampling_params), processor=hf_tokenizer,
-                                    config=self.agent_config(sampling_params, max_length), image_store=store)
-        state = await graph.ainvoke({"image": first_image(images), "question": question,
-                                     "options": list(truth.options) if truth.options else None})
+        graph = create_visual_agent(
+            EngineBackend(llm_engine, hf_tokenizer, sampling_params),
+            processor=hf_tokenizer,
+            config=self.agent_config(sampling_params, max_length),
+            image_store=store,
+        )
+        state = await graph.ainvoke(
+            {
+                "image": first_image(images),
+                "question": question,
+                "options": list(truth.options) if truth.options else None,
+            }
+        )
         traj = Trajectory.from_state(state)
         # an LLM judge is blocking HTTP with retries: keep it off the engine's event loop
         reward = await asyncio.to_thread(compute_reward, traj, truth, self.judge, self.settings.reward)
-        return to_openrlhf(traj, store, reward, hf_tokenizer, prompt=prompt, label=label, images=images,
-                           with_logprobs=getattr(sampling_params, "logprobs", None) is not None)
+        return to_openrlhf(
+            traj,
+            store,
+            reward,
+            hf_tokenizer,
+            prompt=prompt,
+            label=label,
+            images=images,
+            with_logprobs=getattr(sampling_params, "logprobs", None) is not None,
+        )

@@ -47,13 +47,25 @@ def _deepeyes_row(obj: dict, root: Path) -> dict:
 
 def _option_row(obj: dict, line: int, root: Path, order: str, seed: int) -> dict:
     row = order_options(parse_row(obj, line, root), order, seed, line)
-    label = {"answer": row.options[row.answer_index], "options": list(row.options), "answer_index": row.answer_index,
-             "question": row.question, "category": row.category}
+    label = {
+        "answer": row.options[row.answer_index],
+        "options": list(row.options),
+        "answer_index": row.answer_index,
+        "question": row.question,
+        "category": row.category,
+    }
     return {"question": row.question, "image": row.image, "label": label}
 
 
-def export_openrlhf(src: str | Path, out: str | Path, *, root: str | Path | None = None, order: str = "shuffle",
-                    seed: int = 0, check_images: bool = True) -> ExportReport:
+def export_openrlhf(
+    src: str | Path,
+    out: str | Path,
+    *,
+    root: str | Path | None = None,
+    order: str = "shuffle",
+    seed: int = 0,
+    check_images: bool = True,
+) -> ExportReport:
     src, out = Path(src), Path(out)
     root = Path(root) if root else src.parent
     report = ExportReport()
@@ -72,7 +84,16 @@ def export_openrlhf(src: str | Path, out: str | Path, *, root: str | Path | None
             except (json.JSONDecodeError, RowError, ImageError, ValueError, TypeError, OSError) as exc:
                 report.skipped.append({"line": line, "reason": str(exc)})
                 continue
-            w.write(json.dumps({"prompt": row["question"], "images": [str(Path(row["image"]).resolve())],
-                                "label": json.dumps(row["label"]), "datasource": "deepeyes"}) + "\n")
+            w.write(
+                json.dumps(
+                    {
+                        "prompt": row["question"],
+                        "images": [str(Path(row["image"]).resolve())],
+                        "label": json.dumps(row["label"]),
+                        "datasource": "deepeyes",
+                    }
+                )
+                + "\n"
+            )
             report.written += 1
     return report

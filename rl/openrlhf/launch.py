@@ -24,12 +24,16 @@ def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, 
     report = export_openrlhf(cfg.data, dataset, seed=cfg.seed)
     if report.skipped:
         lines = ", ".join(f"line {s['line']}: {s['reason']}" for s in report.skipped[:5])
-        raise InputError(f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})")
+        raise InputError(
+            f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})"
+        )
     agent = AgentConfig.for_model(model, max_turns=cfg.max_turns)
-    settings = AgentSettings(agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url,
-                             judge_model=cfg.judge_model).write(folder / "agent_settings.json")
-    command = launch_command(cfg.model_copy(update={"out": cfg.out.resolve()}), cluster, model=model, dataset=dataset,
-                             settings=settings)
+    settings = AgentSettings(
+        agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url, judge_model=cfg.judge_model
+    ).write(folder / "agent_settings.json")
+    command = launch_command(
+        cfg.model_copy(update={"out": cfg.out.resolve()}), cluster, model=model, dataset=dataset, settings=settings
+    )
     return command, dataset, settings
 
 

@@ -20,8 +20,19 @@ from deepeyes_agent.trajectory import ActionSegment, Trajectory
 
 from ..reward import RewardParts
 
-REQUIRED_KEYS = ("prompt", "label", "images", "mm_train_inputs", "reward", "scores", "observation_tokens",
-                 "action_ranges", "rollout_log_probs", "truncated", "extra_logs")
+REQUIRED_KEYS = (
+    "prompt",
+    "label",
+    "images",
+    "mm_train_inputs",
+    "reward",
+    "scores",
+    "observation_tokens",
+    "action_ranges",
+    "rollout_log_probs",
+    "truncated",
+    "extra_logs",
+)
 
 
 class ContractError(ValueError):
@@ -40,20 +51,37 @@ def action_ranges(traj: Trajectory) -> list[tuple[int, int]]:
 def extra_logs(traj: Trajectory, reward: RewardParts) -> dict[str, float]:
     """Scalars OpenRLHF averages and logs; the same keys for every sample."""
     return {
-        "reward/accuracy": reward.accuracy, "reward/format": reward.format, "reward/tool": reward.tool,
-        "tool_calls": float(traj.tool_calls), "tool_errors": float(traj.tool_errors), "crops": float(traj.crops),
-        "turns": float(traj.turns), "answered": float(traj.answer is not None),
+        "reward/accuracy": reward.accuracy,
+        "reward/format": reward.format,
+        "reward/tool": reward.tool,
+        "tool_calls": float(traj.tool_calls),
+        "tool_errors": float(traj.tool_errors),
+        "crops": float(traj.crops),
+        "turns": float(traj.turns),
+        "answered": float(traj.answer is not None),
     }
 
 
-def to_openrlhf(traj: Trajectory, store: ImageStore, reward: RewardParts, processor, *, prompt, label, images,
-                with_logprobs: bool = True) -> dict:
+def to_openrlhf(
+    traj: Trajectory,
+    store: ImageStore,
+    reward: RewardParts,
+    processor,
+    *,
+    prompt,
+    label,
+    images,
+    with_logprobs: bool = True,
+) -> dict:
     pil = [store.get(ref) for ref in traj.images]
     mm = vision_inputs(processor.image_processor, pil, torch.float32) or None
     return {
-        "prompt": prompt, "label": label, "images": images,
+        "prompt": prompt,
+        "label": label,
+        "images": images,
         "mm_train_inputs": mm,
-        "reward": float(reward.total), "scores": float(reward.accuracy),
+        "reward": float(reward.total),
+        "scores": float(reward.accuracy),
         "observation_tokens": traj.input_ids(),
         "action_ranges": action_ranges(traj),
         "rollout_log_probs": traj.rollout_logprobs() if with_logprobs else None,
@@ -110,7 +138,9 @@ def check_response(response: dict, image_token_id: int, merge_size: int) -> None
             problems.append(f"{len(runs)} image pad runs but {len(grids)} image grids")
         for k, ((t, h, w), run) in enumerate(zip(grids, runs)):
             if t * h * w // merge_size**2 != run:
-                problems.append(f"image {k}: grid {t}x{h}x{w} needs {t * h * w // merge_size ** 2} pads, the ids have {run}")
+                problems.append(
+                    f"image {k}: grid {t}x{h}x{w} needs {t * h * w // merge_size**2} pads, the ids have {run}"
+                )
         patches = sum(t * h * w for t, h, w in grids)
         if mm["pixel_values"].shape[0] != patches:
             problems.append(f"pixel_values has {mm['pixel_values'].shape[0]} rows for {patches} patches")

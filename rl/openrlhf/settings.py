@@ -22,8 +22,11 @@ ENV_VAR = "DEEPEYES_OPENRLHF_SETTINGS"
 
 
 class AgentSettings(BaseModel):
-    agent: AgentConfig = Field(default_factory=AgentConfig, description="turns, zoom frame, system prompt; "
-                               "the context budget and per-turn sampling come from OpenRLHF at run time")
+    agent: AgentConfig = Field(
+        default_factory=AgentConfig,
+        description="turns, zoom frame, system prompt; "
+        "the context budget and per-turn sampling come from OpenRLHF at run time",
+    )
     reward: RewardConfig = Field(default_factory=RewardConfig)
     judge: Literal["option", "exact", "llm"] = "option"
     judge_url: str | None = None
@@ -39,7 +42,7 @@ class AgentSettings(BaseModel):
         return path
 
     @classmethod
-    def read(cls, path: str | Path) -> "AgentSettings":
+    def read(cls, path: str | Path) -> AgentSettings:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
@@ -48,6 +51,6 @@ class AgentSettings(BaseModel):
         return cls.model_validate(data)
 
     @classmethod
-    def from_env(cls) -> "AgentSettings":
+    def from_env(cls) -> AgentSettings:
         path = os.environ.get(ENV_VAR)
         return cls.read(path) if path else cls()
