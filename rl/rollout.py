@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from deepeyes_agent.eval.rows import EvalRow
+from deepeyes_agent.eval.rows import EvalRow, truth_of
+from deepeyes_agent.eval.runner import graph_input
+from deepeyes_agent.images import ImageStore
 from deepeyes_agent.trajectory import Trajectory
 
-from .judges import Judge, Truth
+from .judges import Judge
 from .reward import RewardConfig, RewardParts, compute_reward
 
 
@@ -24,21 +26,19 @@ class Episode:
     reward: RewardParts
 
 
-def truth_of(row: EvalRow) -> Truth:
-    return Truth(
-        answer=row.options[row.answer_index], options=row.options, answer_index=row.answer_index, question=row.question
-    )
-
-
 def collect(
-    graph, rows: list[EvalRow], n: int, judge: Judge, reward_config: RewardConfig, concurrency: int | None = None
+    graph,
+    rows: list[EvalRow],
+    n: int,
+    judge: Judge,
+    reward_config: RewardConfig,
+    concurrency: int | None = None,
+    store: ImageStore | None = None,
 ) -> list[Episode]:
-    """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all)."""
-    inputs = [
-        {"image": str(row.image), "question": row.question, "options": list(row.options)}
-        for row in rows
-        for _ in range(n)
-    ]
+    """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all). Rows whose image is a
+    table cell are decoded once per row into ``store`` (the graph's image store)."""
+    per_row = [graph_input(row, store or ImageStore()) for row in rows]
+    inputs = [per_row[i] for i in range(len(rows)) for _ in range(n)]
     outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or len(inputs)}))
     episodes = []
     for k, out in enumerate(outputs):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from deepeyes_agent.configs import RunConfig
-from deepeyes_agent.eval.rows import load_rows
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 
 
@@ -31,6 +31,11 @@ class SelectConfig(RunConfig):
     max_accuracy: float = Field(1.0, description="... and rows it always gets right")
     min_benefit: float = Field(0.25, description="keep when the crop raises accuracy by at least this much")
     seed: int = Field(0, description="seeds sampling")
+    judge: Literal["option", "exact", "llm"] = Field(
+        "option", description="how answers are graded (free-form rows: exact or llm; see eval's --judge)"
+    )
+    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1)")
+    judge_model: str = Field("judge", description="the LLM judge's model name")
     concurrency: int = Field(16, ge=1, description="episodes in flight at once")
 
 
@@ -46,53 +51,61 @@ def decide(acc_direct: float, acc_crop: float | None, cfg: SelectConfig) -> tupl
     return False, "always wrong, and the crop does not help enough"
 
 
+KEPT_NAMES = {"jsonl": "kept.jsonl", "vstar-folder": "kept", "hrbench-tsv": "kept.tsv"}
+
+
 def select(cfg: SelectConfig, backend, agent_config) -> dict:
+    """Runs ``k`` direct and ``k`` oracle-crop answers per row, decides, and writes the kept rows in the format
+    they came in (``OUT/kept.parquet`` for a parquet, columns intact) next to ``report.json``."""
+    from deepeyes_agent.datasets import open_dataset
+
+    dataset = open_dataset(cfg.data)
     sampling = agent_config.sampling.model_copy(update={"temperature": cfg.temperature, "seed": cfg.seed})
     agent = agent_config.model_copy(update={"sampling": sampling})
-    accuracy: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    accuracy: dict[int, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    skipped: dict[int, str] = {}
     for mode in ("direct", "oracle"):
-        run_eval(
+        summary = run_eval(
             EvalConfig(
-                data=cfg.data, out=cfg.out / mode, mode=mode, seed=cfg.seed, samples=cfg.k, concurrency=cfg.concurrency
+                data=cfg.data,
+                out=cfg.out / mode,
+                mode=mode,
+                seed=cfg.seed,
+                samples=cfg.k,
+                concurrency=cfg.concurrency,
+                judge=cfg.judge,
+                judge_url=cfg.judge_url,
+                judge_model=cfg.judge_model,
             ),
             backend,
             agent,
         )
         for line in (cfg.out / mode / "rows.jsonl").read_text().splitlines():
             rec = json.loads(line)
-            accuracy[rec["id"]][mode].append(rec["correct"])
-    rows, skipped = load_rows(cfg.data)
-    lines = cfg.data.read_text().splitlines()
+            accuracy[rec["line"]][mode].append(rec["correct"])
+        for bad in summary["skipped"]:
+            if mode == "direct" or "bbox" not in bad["reason"]:  # rows without a box only lose the crop test
+                skipped.setdefault(bad["line"], bad["reason"])
     reasons: Counter = Counter()
     report_rows = []
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    with (cfg.out / "selected.jsonl").open("w") as kept_file:
-        for row in rows:
-            acc = accuracy.get(row.id)
-            if not acc or not acc["direct"]:
-                reasons["not evaluated (image error)"] += 1
-                continue
-            acc_direct = sum(acc["direct"]) / len(acc["direct"])
-            acc_crop = sum(acc["oracle"]) / len(acc["oracle"]) if acc["oracle"] else None
-            keep, why = decide(acc_direct, acc_crop, cfg)
-            reasons[why] += 1
-            report_rows.append(
-                {
-                    "id": row.id,
-                    "line": row.line,
-                    "acc_direct": acc_direct,
-                    "acc_crop": acc_crop,
-                    "kept": keep,
-                    "why": why,
-                }
-            )
-            if keep:
-                kept_file.write(lines[row.line - 1] + "\n")
+    for line in sorted(set(accuracy) | set(skipped)):
+        acc = accuracy.get(line, {})
+        if not acc.get("direct"):
+            reasons["not evaluated: " + skipped.get(line, "no episode")[:60]] += 1
+            continue
+        acc_direct = sum(acc["direct"]) / len(acc["direct"])
+        acc_crop = sum(acc["oracle"]) / len(acc["oracle"]) if acc.get("oracle") else None
+        keep, why = decide(acc_direct, acc_crop, cfg)
+        reasons[why] += 1
+        report_rows.append({"line": line, "acc_direct": acc_direct, "acc_crop": acc_crop, "kept": keep, "why": why})
+    kept_lines = {r["line"] for r in report_rows if r["kept"]}
+    kept = dataset.write_subset(kept_lines, cfg.out / KEPT_NAMES.get(dataset.format, "kept.parquet"))
     report = {
-        "rows": len(rows),
-        "kept": sum(r["kept"] for r in report_rows),
+        "rows": len(report_rows) + sum(1 for line in skipped if line not in accuracy),
+        "kept": len(kept_lines),
+        "kept_file": str(kept),
         "reasons": dict(reasons),
-        "skipped_rows": skipped,
+        "skipped_rows": [{"line": line, "reason": reason} for line, reason in sorted(skipped.items())],
         "config": cfg.model_dump(mode="json"),
     }
     (cfg.out / "report.json").write_text(json.dumps(report, indent=1))

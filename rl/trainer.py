@@ -17,7 +17,9 @@ import torch
 
 from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.checkpoint import latest, save_atomically
-from deepeyes_agent.eval.rows import load_rows, order_options
+from deepeyes_agent.datasets import load_rows
+from deepeyes_agent.errors import InputError
+from deepeyes_agent.eval.rows import order_options
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
 from deepeyes_agent.models import agent_defaults, default_model_dir, write_agent_defaults
@@ -27,6 +29,35 @@ from .grpo import group_advantages, policy_loss
 from .judges import make_judge
 from .rollout import Episode, collect
 from .tensors import collate_trajectories, token_logprobs
+
+
+def usable_rows(cfg: TrainConfig) -> tuple[list, list[dict]]:
+    """The rows this trainer can learn from, and the skipped ones with reasons. Rows without the tool env
+    (DeepEyes-47k's ThinkLite math file) are skipped: DeepEyes trains them single-turn without the tool prompt,
+    judged on ``\\boxed{}`` — not what this graph runs. Free-form answers need a judge that can read them."""
+    rows, skipped = load_rows(cfg.data)
+    tool_rows = []
+    for row in rows:
+        if row.tool:
+            tool_rows.append(row)
+        else:
+            skipped.append(
+                {
+                    "line": row.line,
+                    "reason": "no tool env (env_name): trained without the tool by DeepEyes, not by this graph",
+                }
+            )
+    free_form = [r for r in tool_rows if r.options is None]
+    if free_form and cfg.judge == "option":
+        example = free_form[0]
+        raise InputError(
+            f"{cfg.data}: {len(free_form)} rows have free-form answers (e.g. row {example.line}: "
+            f"{example.truth_text[:80]!r}), which the option judge cannot grade: set judge: llm with judge_url "
+            "(DeepEyes used Qwen2.5-72B), or judge: exact if the answers are single words"
+        )
+    if not tool_rows:
+        raise InputError(f"{cfg.data}: no usable rows ({len(skipped)} skipped, e.g. {skipped[:1]})")
+    return tool_rows, skipped
 
 
 def sync_weights(backend, model) -> None:
@@ -92,9 +123,7 @@ class LocalTrainer:
             self.start_step = state["step"]
         self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.grpo.kl_coef > 0 else None
         self.judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
-        self.rows, self.skipped = load_rows(cfg.data)
-        if not self.rows:
-            raise ValueError(f"{cfg.data}: no usable rows ({len(self.skipped)} skipped)")
+        self.rows, self.skipped = usable_rows(cfg)
 
     def graph(self, seed: int):
         sampling = self.agent_config.sampling.model_copy(update={"seed": seed})
@@ -120,6 +149,7 @@ class LocalTrainer:
             self.judge,
             cfg.reward,
             concurrency=cfg.concurrency,
+            store=self.store,
         )
         t_rollout = time.time() - t0
         rewards = torch.tensor([e.reward.total for e in episodes])

@@ -48,4 +48,4 @@ def test_select_keeps_rows_a_crop_makes_answerable(tmp_path, processor, store, m
         SelectConfig(data=data, out=tmp_path / "sel", k=2), ScriptedBackend(processor, script), AgentConfig()
     )
     assert report["rows"] == 6 and report["kept"] == 6 and report["reasons"] == {"tool benefit": 6}
-    assert len((tmp_path / "sel" / "selected.jsonl").read_text().splitlines()) == 6
+    assert len((tmp_path / "sel" / "kept.jsonl").read_text().splitlines()) == 6

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from deepeyes_agent.data.zoomworld import PATTERNS, generate, make_scene, render_scene
-from deepeyes_agent.eval.rows import load_rows
+from deepeyes_agent.datasets import load_rows
 from deepeyes_agent.zoom import ViewGeometry
 
 

@@ -114,7 +114,7 @@ def evaluate(
 
     from ..backends import SamplingParams
     from ..backends.factory import make_backend
-    from ..eval.rows import load_rows
+    from ..datasets import open_dataset
     from ..eval.runner import run_eval
     from ..graphs import AgentConfig
     from ..models import resolve_model_dir
@@ -133,9 +133,10 @@ def evaluate(
         max_turns=cfg.max_turns,
         sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed),
     )
-    n_rows = len(load_rows(cfg.data)[0])
+    n_rows = open_dataset(cfg.data).count()
     with Progress(console=console) as bar:
-        task = bar.add_task(f"eval {cfg.mode}", total=min(n_rows, cfg.limit or n_rows) * cfg.samples)
+        rows = n_rows if cfg.limit is None or n_rows is None else min(n_rows, cfg.limit)
+        task = bar.add_task(f"eval {cfg.mode}", total=rows * cfg.samples if rows is not None else None)
         try:
             summary = run_eval(cfg, policy, agent, progress=lambda: bar.advance(task))
         except ConnectionError as exc:  # the backend went away (e.g. BackendUnavailable naming the server)

@@ -1,18 +1,16 @@
-"""Benchmark rows from JSONL, normalised; bad rows are reported with their line number, never dropped silently.
+"""One benchmark or training row, whatever file it came from (``deepeyes_agent.datasets`` reads them).
 
-Accepted layouts (one JSON object per line):
-- zoom-world / V*-style: ``image``, ``question``, ``options`` (list), ``answer_index`` (or ``answer`` equal
-  to one option's text); without either, V*'s convention holds: ``options[0]`` is correct.
-- HR-Bench: ``image``, ``question``, ``A``..``D``, ``answer`` (a letter), ``category``.
-Optional: ``id``, ``category``, ``bbox`` [x1, y1, x2, y2] in original pixels, ``target`` (a description).
+A row is multiple choice (``options`` + ``answer_index``) or free-form (``answer``: the ground truth in words,
+e.g. DeepEyes-47k's "Yes, the color of the pole is gray."). Its image is a path or a reference that decodes
+the image only when an episode starts (:class:`deepeyes_agent.datasets.sources.ImageRef`).
 """
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from ..protocol import OPTION_LETTERS
@@ -25,18 +23,42 @@ class RowError(InputError):
 @dataclass(frozen=True)
 class EvalRow:
     id: str
-    line: int
-    image: Path
+    line: int  # 1-based position in the file (JSONL line, table row, or the folder's sorted items)
+    image: Any  # a Path, or an ImageRef with .load() and .name
     question: str
-    options: tuple[str, ...]
-    answer_index: int
+    options: tuple[str, ...] | None
+    answer_index: int | None
     category: str
-    bbox: tuple[float, float, float, float] | None = None
+    bbox: tuple[float, float, float, float] | None = None  # the (first) target, x1 y1 x2 y2 in original pixels
     target: str | None = None
+    answer: str | None = None  # free-form ground truth (multiple-choice rows: the right option's text)
+    tool: bool = True  # DeepEyes' env_name: the tool-enabled prompt
+    group: str | None = None  # rows that are rotations of one question (HR-Bench's cycles)
+    data_source: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def answer_letter(self) -> str:
         return OPTION_LETTERS[self.answer_index]
+
+    @property
+    def truth_text(self) -> str:
+        """The right answer in words."""
+        return self.options[self.answer_index] if self.options is not None else (self.answer or "")
+
+    @property
+    def image_name(self) -> str:
+        return str(self.image) if isinstance(self.image, Path) else self.image.name
+
+
+def truth_of(row: EvalRow):
+    """What the judge compares a prediction with: the right option (with the options), or the free-form answer."""
+    from ..rl.judges import Truth
+
+    question = row.extra.get("judge_question", row.question.strip())
+    if row.options is not None:
+        return Truth(answer=row.truth_text, options=row.options, answer_index=row.answer_index, question=question)
+    return Truth(answer=row.truth_text, question=question)
 
 
 def resolve_inside(root: Path, name: str) -> Path:
@@ -49,74 +71,15 @@ def resolve_inside(root: Path, name: str) -> Path:
     return path
 
 
-def parse_row(obj: dict, line: int, root: Path) -> EvalRow:
-    if not isinstance(obj, dict):
-        raise RowError("not a JSON object")
-    for key in ("image", "question"):
-        if not isinstance(obj.get(key), str) or not obj[key]:
-            raise RowError(f"missing or empty {key!r}")
-    if isinstance(obj.get("options"), list):
-        options = tuple(str(o) for o in obj["options"])
-        if "answer_index" in obj:
-            answer = int(obj["answer_index"])
-        elif "answer" in obj:
-            if obj["answer"] not in options:
-                raise RowError(f"answer {obj['answer']!r} is not one of the options")
-            answer = options.index(obj["answer"])
-        else:
-            answer = 0  # V*: the correct option comes first
-    elif all(k in obj for k in ("A", "B")):
-        options = tuple(str(obj[k]) for k in OPTION_LETTERS if k in obj)
-        letter = str(obj.get("answer", "")).strip().upper()[:1]
-        if not letter or letter not in OPTION_LETTERS[: len(options)]:
-            raise RowError(f"answer {obj.get('answer')!r} is not an option letter")
-        answer = OPTION_LETTERS.index(letter)
-    else:
-        raise RowError("no options: need 'options' or 'A'..'D'")
-    if not 2 <= len(options) <= len(OPTION_LETTERS) or not 0 <= answer < len(options):
-        raise RowError(f"{len(options)} options with answer index {answer}")
-    bbox = obj.get("bbox")
-    if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
-        raise RowError(f"bbox must be [x1, y1, x2, y2], got {bbox!r}")
-    return EvalRow(
-        id=str(obj.get("id", line)),
-        line=line,
-        image=resolve_inside(root, obj["image"]),
-        question=obj["question"],
-        options=options,
-        answer_index=answer,
-        category=str(obj.get("category", "all")),
-        bbox=tuple(float(v) for v in bbox) if bbox else None,
-        target=obj.get("target"),
-    )
-
-
-def load_rows(
-    path: str | Path, root: str | Path | None = None, *, strict: bool = False
-) -> tuple[list[EvalRow], list[dict]]:
-    """Rows and a list of skipped lines (``{"line", "reason"}``). ``strict`` raises on the first bad line."""
-    path = Path(path)
-    root = Path(root) if root else path.parent
-    rows, skipped = [], []
-    with path.open() as f:
-        for line, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                rows.append(parse_row(json.loads(text), line, root))
-            except (json.JSONDecodeError, RowError, ValueError, TypeError) as exc:
-                if strict:
-                    raise RowError(f"{path}:{line}: {exc}") from exc
-                skipped.append({"line": line, "reason": str(exc)})
-    return rows, skipped
-
-
 def order_options(row: EvalRow, mode: str, seed: int, position: int) -> EvalRow:
     """``shuffle``: a seeded permutation per row; ``cycle``: the answer moves to ``position % n``;
-    ``fixed``: as stored (DeepEyes' V* eval, where the answer is always A)."""
-    n = len(row.options)
-    if mode == "fixed":
+    ``fixed``: as stored (DeepEyes' V* eval, where the answer is always A); ``none``: the options are not
+    shown at all — a free-form question, judged against the right option's words. Free-form rows pass."""
+    if row.options is None or mode == "fixed":
         return row
+    if mode == "none":
+        return replace(row, options=None, answer_index=None, answer=row.truth_text)
+    n = len(row.options)
     if mode == "shuffle":
         perm = list(range(n))
         random.Random(f"{seed}-{row.id}").shuffle(perm)

@@ -25,7 +25,7 @@ from ..prompts import PromptBuilder
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
 from .boxes import contains, iou, parse_box, tight_hit
-from .rows import EvalRow, load_rows, order_options
+from .rows import EvalRow, RowError, order_options, truth_of
 
 Mode = Literal["tool", "direct", "oracle", "ground"]
 
@@ -33,7 +33,10 @@ Mode = Literal["tool", "direct", "oracle", "ground"]
 class EvalConfig(RunConfig):
     """An evaluation: every row through the agent graph (or one of the control modes), judged and summarised."""
 
-    data: Path = Field(description="benchmark rows (JSONL; images relative to its folder)")
+    data: Path = Field(
+        description="benchmark rows as distributed: JSONL, a V* Bench folder, HR-Bench .tsv/.parquet, a DeepEyes-47k "
+        "or lmms-lab V* parquet (deepeyes_agent.datasets)"
+    )
     out: Path = Field(description="writes rows.jsonl and summary.json here")
     mode: Mode = Field(
         "tool",
@@ -42,16 +45,24 @@ class EvalConfig(RunConfig):
     )
     seed: int = Field(0, description="seeds the option shuffle and sampling")
     samples: int = Field(1, ge=1, description="repeat with seeds seed..seed+K-1; report mean ± std")
-    option_order: Literal["shuffle", "cycle", "fixed"] = Field(
+    option_order: Literal["shuffle", "cycle", "fixed", "none"] = Field(
         "shuffle",
         description="shuffle: a seeded permutation per row · cycle: the answer moves through every "
-        "position · fixed: as stored (DeepEyes' V* eval, where the answer is always A)",
+        "position · fixed: as stored (DeepEyes' V* eval, where the answer is always A) · none: no options shown "
+        "(a free-form answer, judged against the right option's words)",
     )
     limit: int | None = Field(None, description="the first N rows only")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (the backend batches them)")
     max_turns: int = Field(5, ge=1, description="model turns per episode (DeepEyes: 5)")
     max_new_tokens: int = Field(128, ge=1, description="tokens per model turn")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy (DeepEyes' eval)")
+    judge: Literal["option", "exact", "llm"] = Field(
+        "option",
+        description="option: DeepEyes' V* rules (letter, 'A. text', the option's words, a sentence naming one) and "
+        "normalised exact match for free-form rows · exact · llm: an OpenAI-compatible endpoint (judge_url)",
+    )
+    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1); key from DEEPEYES_JUDGE_API_KEY")
+    judge_model: str = Field("judge", description="the LLM judge's model name")
     oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
     strict: bool = Field(False, description="stop at the first bad row instead of skipping it")
     resume: bool = Field(False, description="keep the finished rows of OUT/rows.jsonl and run only the rest")
@@ -69,12 +80,13 @@ def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, i
     )
 
 
-def _score_trajectory(row: EvalRow, traj: Trajectory) -> dict:
-    chosen = chosen_option(traj.answer, row.options)
+def _score_trajectory(row: EvalRow, traj: Trajectory, judge) -> dict:
+    chosen = chosen_option(traj.answer, row.options) if row.options is not None else None
+    correct = judge(traj.answer, truth_of(row)) > 0.5 if traj.answer is not None else False
     record = {
         "prediction": traj.answer,
         "chosen": chosen,
-        "correct": chosen == row.answer_index,
+        "correct": correct,
         "turns": traj.turns,
         "tool_calls": traj.tool_calls,
         "crops": traj.crops,
@@ -90,15 +102,28 @@ def _score_trajectory(row: EvalRow, traj: Trajectory) -> dict:
     return record
 
 
-async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore) -> dict:
-    image = str(row.image)
+def row_image(row: EvalRow):
+    """The row's image, decoded (a file, or the encoded cell of a table)."""
+    return load_image(row.image) if isinstance(row.image, Path) else row.image.load()
+
+
+def graph_input(row: EvalRow, store: ImageStore) -> dict:
+    """What the agent graph is invoked with: a path, or the row's decoded image by ``sha256:`` reference."""
+    image = str(row.image) if isinstance(row.image, Path) else store.put(row.image.load())
+    return {"image": image, "question": row.question, "options": list(row.options) if row.options else None}
+
+
+async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore, judge) -> dict:
     if mode == "oracle":
         if row.bbox is None:
             raise ImageError(f"row {row.line}: oracle mode needs a ground-truth bbox")
-        original = load_image(row.image)
-        image = store.put(original.crop(expand_box(row.bbox, cfg.oracle_margin, original.width, original.height)))
-    out = await graph.ainvoke({"image": image, "question": row.question, "options": list(row.options)})
-    return {**_score_trajectory(row, Trajectory.from_state(out)), "_trajectory": out["trajectory"]}
+        original = await asyncio.to_thread(row_image, row)
+        crop = store.put(original.crop(expand_box(row.bbox, cfg.oracle_margin, original.width, original.height)))
+        inputs = {"image": crop, "question": row.question, "options": list(row.options) if row.options else None}
+    else:
+        inputs = await asyncio.to_thread(graph_input, row, store)  # decoding a 4K/8K image takes a while
+    out = await graph.ainvoke(inputs)
+    return {**_score_trajectory(row, Trajectory.from_state(out), judge), "_trajectory": out["trajectory"]}
 
 
 def save_row_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore) -> Path:
@@ -115,7 +140,7 @@ def save_row_trace(folder: Path, rec: dict, trajectory: dict, store: ImageStore)
 async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_tokens: int) -> dict:
     if row.bbox is None or not row.target:
         raise ImageError(f"row {row.line}: ground mode needs 'bbox' and 'target'")
-    img = load_image(row.image)
+    img = await asyncio.to_thread(row_image, row)
     request = GenerationRequest(
         builder.prompt_ids(img, f"Locate {row.target}."), [img], SamplingParams(max_tokens=max_tokens, temperature=0.0)
     )
@@ -135,21 +160,32 @@ async def _ground(backend, builder: PromptBuilder, row: EvalRow, frame, max_toke
     }
 
 
-async def _run_all(rows, runner, concurrency: int, progress, on_result) -> None:
-    """Run ``runner`` over ``rows`` with at most ``concurrency`` in flight; ``on_result(row, result or
-    exception)`` as each finishes (so a crash mid-run keeps every finished row)."""
-    gate = asyncio.Semaphore(concurrency)
+async def _run_stream(rows, runner, concurrency: int, progress, on_result) -> None:
+    """Run ``runner`` over the rows of an iterator, pulling a row only when one of ``concurrency`` slots is free
+    (a streamed table is never read ahead of its episodes); ``on_result(row, result or exception)`` as each
+    finishes, so a crash mid-run keeps every finished row."""
+    rows = iter(rows)
+    pending: set[asyncio.Task] = set()
 
     async def one(row):
-        async with gate:
-            try:
-                result = await runner(row)
-            except (ImageError, RequestRejected) as exc:  # this row's input: skip it, reason kept;
-                result = exc  # a dead backend (ConnectionError) stops the run
-            on_result(row, result)
-            progress()
+        try:
+            result = await runner(row)
+        except (ImageError, RequestRejected) as exc:  # this row's input: skip it, reason kept;
+            result = exc  # a dead backend (ConnectionError) stops the run
+        on_result(row, result)
+        progress()
 
-    await asyncio.gather(*(one(r) for r in rows))
+    while True:
+        while len(pending) < concurrency and (row := next(rows, None)) is not None:
+            pending.add(asyncio.create_task(one(row)))
+        if not pending:
+            return
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise task.exception()
 
 
 def _finished(path: Path) -> dict[tuple[str, int], dict]:
@@ -189,6 +225,15 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,
         answered_rate=sum(1 for r in records if r["prediction"] is not None) / n,
     )
+    if len(by_cat) > 1:  # HR-Bench / DeepEyes report the mean over categories (single and cross)
+        summary["category_mean"] = sum(summary["per_category"].values()) / len(by_cat)
+    groups = defaultdict(list)
+    for r in records:
+        if r.get("group"):
+            groups[(r["group"], r["seed"])].append(r["correct"])
+    if groups:  # VLMEvalKit's circular score: a question counts only when every rotation of it is right
+        summary["cycle_consistent"] = sum(all(v) for v in groups.values()) / len(groups)
+        summary["cycle_groups"] = len(groups)
     if with_box:
         summary.update(
             iou_given_crop=sum(r["iou"] for r in with_box) / len(with_box),
@@ -199,12 +244,15 @@ def summarise(records: list[dict], mode: Mode) -> dict:
 
 
 def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = None, progress=None) -> dict:
-    """Evaluate; writes ``rows.jsonl`` and ``summary.json`` under ``cfg.out`` and returns the summary."""
+    """Evaluate; writes ``rows.jsonl`` and ``summary.json`` under ``cfg.out`` and returns the summary. Rows are
+    read as the episodes need them: a multi-gigabyte table is streamed, never held."""
+    from ..datasets import Skipped, open_dataset
     from ..graphs import create_visual_agent
+    from ..rl.judges import make_judge
 
     store = store or ImageStore()
-    rows, skipped = load_rows(cfg.data, strict=cfg.strict)
-    rows = rows[: cfg.limit] if cfg.limit else rows
+    dataset = open_dataset(cfg.data)
+    judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
     one_turn = agent_config.model_copy(update={"max_turns": 1})
     graph = create_visual_agent(backend, config=agent_config if cfg.mode == "tool" else one_turn, image_store=store)
     builder = PromptBuilder(backend.processor, agent_config.system_prompt)
@@ -212,22 +260,36 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     cfg.out.mkdir(parents=True, exist_ok=True)
     rows_path = cfg.out / "rows.jsonl"
     done = _finished(rows_path) if cfg.resume else {}
-    all_records, per_sample = [], []
+    all_records, per_sample, skipped = [], [], []
     tick = progress or (lambda: None)
+    if cfg.mode == "ground":
+        runner = lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)  # noqa: E731
+    else:
+        runner = lambda r: _episode(graph, r, cfg.mode, cfg, store, judge)  # noqa: E731
     with rows_path.open("a" if cfg.resume else "w") as f:
         for k in range(cfg.samples):
             seed = cfg.seed + k
-            ordered = [order_options(r, cfg.option_order, seed, i) for i, r in enumerate(rows)]
-            index = {r.line: i for i, r in enumerate(ordered)}  # line numbers are unique, ids need not be
-            records = {index[i]: rec for (i, s), rec in done.items() if s == seed and i in index}
-            for _ in records:
-                tick()
-            if cfg.mode == "ground":
-                runner = lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)  # noqa: E731
-            else:
-                runner = lambda r: _episode(graph, r, cfg.mode, cfg, store)  # noqa: E731
+            records: dict[int, dict] = {}
+            position: dict[int, int] = {}  # row line -> its place among the good rows
 
-            def on_result(row, res, seed=seed, records=records, index=index, k=k):
+            def rows_to_run(seed=seed, records=records, position=position, k=k):
+                for item in dataset.rows(stream=True):
+                    if isinstance(item, Skipped):
+                        if cfg.strict:
+                            raise RowError(f"{dataset.path}:{item.line}: {item.reason}")
+                        if k == 0:
+                            skipped.append({"line": item.line, "reason": item.reason})
+                        continue
+                    if cfg.limit is not None and len(position) >= cfg.limit:
+                        return
+                    position[item.line] = len(position)
+                    if (item.line, seed) in done:
+                        records[position[item.line]] = done[(item.line, seed)]
+                        tick()
+                        continue
+                    yield order_options(item, cfg.option_order, seed, position[item.line])
+
+            def on_result(row, res, seed=seed, records=records, position=position, k=k):
                 if isinstance(res, Exception):
                     if cfg.strict:
                         raise res
@@ -239,18 +301,19 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
                     "line": row.line,
                     "seed": seed,
                     "category": row.category,
-                    "options": list(row.options),
+                    "options": list(row.options) if row.options else None,
                     "answer_index": row.answer_index,
+                    **({"answer": row.truth_text} if row.options is None else {}),
+                    **({"group": row.group} if row.group else {}),
                     **res,
                 }
-                if trajectory is not None and k == 0 and index[row.line] < cfg.traces:
+                if trajectory is not None and k == 0 and position[row.line] < cfg.traces:
                     save_row_trace(cfg.out / "traces", rec, trajectory, store)
-                records[index[row.line]] = rec
+                records[position[row.line]] = rec
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
 
-            todo = [r for i, r in enumerate(ordered) if i not in records]
-            asyncio.run(_run_all(todo, runner, cfg.concurrency, tick, on_result))
+            asyncio.run(_run_stream(rows_to_run(), runner, cfg.concurrency, tick, on_result))
             ordered_records = [records[i] for i in sorted(records)]
             per_sample.append(summarise(ordered_records, cfg.mode))
             all_records.extend(ordered_records)

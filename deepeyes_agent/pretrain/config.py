@@ -100,6 +100,14 @@ class PretrainConfig(RunConfig):
         description="the tool loop's reply to a crop: the answer 'The pattern on X is P.', or that "
         "sentence in the thinking and the answer P alone (the words a reading answer writes)",
     )
+    relation_reasoning: bool = Field(
+        False,
+        description="a relative-position question answered from the full view says where each sign is first: "
+        "'The red sign is at x 84. The blue sign is at x 196. 84 is less than 196.' (grounding, said in the thinking)",
+    )
+    free_form_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of questions asked without options (answered in the option's words)"
+    )
     init_from: Path | None = Field(
         None, description="start from this model folder's weights (a second stage) instead of a random init"
     )

@@ -151,6 +151,17 @@ class _Draw:
             view_box(sign.box, self.scene, self.vw, self.vh, o["ground_margin"]), o["box_grid"], self.vw, self.vh
         )
 
+    def shown(self, options: list[str]) -> list[str] | None:
+        """The options as the prompt shows them: none at all for a ``free_form_share`` of questions (the answer
+        is then the option's words, as it always is)."""
+        share = self.options.get("free_form_share", 0.0)
+        return None if share > 0 and self.rng.random() < share else options
+
+    def centre(self, sign) -> tuple[int, int]:
+        """A sign's centre in the model's view, in whole pixels."""
+        x1, y1, x2, y2 = view_box(sign.box, self.scene, self.vw, self.vh)
+        return round((x1 + x2) / 2), round((y1 + y2) / 2)
+
     def box_truth(self, box, sign) -> dict:
         return {
             "box": box,
@@ -204,12 +215,27 @@ def _explore(d: _Draw) -> PretrainSample:
     box = d.box(target_sign)
     target = _zoom_target(f"the {target_sign.colour} sign", box)
     return PretrainSample(
-        "explore", d.img, q, options, target, [box_text(box)], d.box_truth(box, target_sign), regions_in(d.scene)
+        "explore",
+        d.img,
+        q,
+        d.shown(options),
+        target,
+        [box_text(box)],
+        d.box_truth(box, target_sign),
+        regions_in(d.scene),
     )
 
 
 def _answer(
-    task: str, img: Image.Image, q: str, options: list[str], answer_index: int, reason: str, regions
+    task: str,
+    img: Image.Image,
+    q: str,
+    options: list[str],
+    answer_index: int,
+    reason: str,
+    regions,
+    shown: list[str] | None = None,
+    reason_spans: tuple[str, ...] = (),
 ) -> PretrainSample:
     # the answer is the option's text (the judge accepts text or letter): no letter lookup to learn
     answer = options[answer_index]
@@ -217,9 +243,9 @@ def _answer(
         task,
         img,
         q,
-        options,
+        shown,
         _think(reason) + f"<answer>{answer}</answer>",
-        [f"<answer>{answer}"],
+        [*reason_spans, f"<answer>{answer}"],
         {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
         regions,
     )
@@ -238,6 +264,7 @@ def _read_crop(d: _Draw) -> PretrainSample:
         answer_index,
         f"I read the pattern on the {target_sign.colour} sign.",
         regions_in(d.scene, bounds[:2]),
+        d.shown(options),
     )
 
 
@@ -251,10 +278,34 @@ def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
         else [q for q in qs if q[3] == "attribute"]
     )
     q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
+    spans: tuple[str, ...] = ()
+    if len(options) == 2 and d.options.get("relation_reasoning"):
+        reason, spans = _relation_reasoning(d, q, target_sign, options[answer_index])
+    elif len(options) == 2:
+        reason = "I compare the positions of the signs."
+    else:
+        reason = f"I look at the {target_sign.colour} sign."
+    sample = _answer(task, d.img, q, options, answer_index, reason, regions_in(d.scene), d.shown(options), spans)
+    return sample, target_sign
+
+
+def _relation_reasoning(d: _Draw, question: str, sign, truth: str) -> tuple[str, tuple[str, ...]]:
+    """Where each sign is on the axis the question asks about (its centre in the view, one number each), then
+    the comparison: "The red sign is at x 84. The blue sign is at x 196. 84 is less than 196." — the grounding
+    skill, said in the thinking, makes a relation the full view can answer."""
+    other = next(s for s in d.scene.signs if question.endswith(f"the {s.colour} sign?"))
+    axis = 0 if truth in ("left", "right") else 1
+    a, b = d.centre(sign)[axis], d.centre(other)[axis]
+    smaller = truth in ("left", "above")
+    if a == b:  # one view pixel apart: the words must still match the answer
+        b = a + 1 if smaller else a - 1
+    name = "xy"[axis]
+    comparison = "less" if smaller else "more"
     reason = (
-        "I compare the positions of the signs." if len(options) == 2 else f"I look at the {target_sign.colour} sign."
+        f"The {sign.colour} sign is at {name} {a}. The {other.colour} sign is at {name} {b}. "
+        f"{a} is {comparison} than {b}."
     )
-    return _answer(task, d.img, q, options, answer_index, reason, regions_in(d.scene)), target_sign
+    return reason, (f"{name} {a}.", f"{name} {b}.", f"{comparison} than")
 
 
 def _zoom_after_answer(d: _Draw) -> PretrainSample:
@@ -292,6 +343,8 @@ def make_sample(
     box_grid: int = 1,
     single_sign_grounding: bool = False,
     crop_reply: str = "sentence",
+    relation_reasoning: bool = False,
+    free_form_share: float = 0.0,
 ) -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
     A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px.
@@ -308,6 +361,8 @@ def make_sample(
         "ground_margin": ground_margin,
         "box_grid": box_grid,
         "crop_reply": crop_reply,
+        "relation_reasoning": relation_reasoning,
+        "free_form_share": free_form_share,
     }
     return _BUILDERS[task](_Draw(rng, scene, img, vw, vh, sign, options))
 

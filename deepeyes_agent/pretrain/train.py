@@ -36,6 +36,8 @@ def sample_options(cfg: PretrainConfig) -> dict:
         "box_grid": cfg.box_grid,
         "crop_margin": tuple(cfg.crop_margin),
         "crop_reply": cfg.crop_reply,
+        "relation_reasoning": cfg.relation_reasoning,
+        "free_form_share": cfg.free_form_share,
     }
 
 

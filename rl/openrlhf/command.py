@@ -44,7 +44,9 @@ class ClusterConfig(RunConfig):
     working_dir: Path | None = Field(None, description="uploaded with the job (ray-job only)")
 
 
-def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path) -> list[str]:
+def train_args(
+    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, label_key: str = "label"
+) -> list[str]:
     """``train_ppo_ray`` arguments. One optimizer update per step (train batch = all rollouts of a step)."""
     gpus = cluster.nodes * cluster.gpus_per_node
     rollouts = cfg.prompts_per_step * cfg.rollouts_per_prompt
@@ -66,7 +68,7 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
         "--train.agent_func_path": AGENT_FILE,
         "--data.prompt_dataset": dataset,
         "--data.input_key": "prompt",
-        "--data.label_key": "label",
+        "--data.label_key": label_key,
         "--data.image_key": "images",
         # the first image plus one crop per further turn
         "--data.max_images_per_prompt": 1 + cfg.max_turns,
@@ -120,10 +122,15 @@ def train_args(cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset
 
 
 def launch_command(
-    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, settings: Path
+    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, settings: Path, label_key: str = "label"
 ) -> list[str]:
     """The whole command line: the agent settings travel as an environment variable (Ray runtime env)."""
-    module = ["python3", "-m", "openrlhf.cli.train_ppo_ray", *train_args(cfg, cluster, model=model, dataset=dataset)]
+    module = [
+        "python3",
+        "-m",
+        "openrlhf.cli.train_ppo_ray",
+        *train_args(cfg, cluster, model=model, dataset=dataset, label_key=label_key),
+    ]
     if cluster.launcher == "direct":
         return ["env", f"{ENV_VAR}={settings}", sys.executable, *module[1:]]
     runtime = {"env_vars": {ENV_VAR: str(settings)}}

@@ -17,8 +17,10 @@ import json
 from openrlhf.utils.agent import AgentExecutorBase
 
 from deepeyes_agent.backends.base import SamplingParams
+from deepeyes_agent.datasets.deepeyes import user_text
+from deepeyes_agent.datasets.sources import image_bytes
 from deepeyes_agent.graphs.visual_agent import create_visual_agent
-from deepeyes_agent.images import ImageStore
+from deepeyes_agent.images import ImageStore, load_image
 from deepeyes_agent.trajectory import Trajectory
 
 from ..judges import Truth
@@ -28,9 +30,9 @@ from .response import to_openrlhf
 from .settings import AgentSettings
 
 
-def parse_label(label) -> Truth:
-    """The exported label (JSON: ``answer``, optional ``options`` / ``answer_index`` / ``question``), or a
-    plain string taken as a free-form answer."""
+def parse_label(label, question: str = "") -> Truth:
+    """The exported label (JSON: ``answer``, optional ``options`` / ``answer_index`` / ``question``), DeepEyes-47k's
+    ``reward_model`` (``{ground_truth, style}``), or a plain string taken as a free-form answer."""
     if isinstance(label, dict):
         data = label
     else:
@@ -40,6 +42,8 @@ def parse_label(label) -> Truth:
             return Truth(answer=str(label))
         if not isinstance(data, dict):
             return Truth(answer=str(label))
+    if "ground_truth" in data and "answer" not in data:  # a DeepEyes-47k row, read from its parquet
+        return Truth(answer=str(data["ground_truth"]), question=question)
     if "answer" not in data:
         raise ValueError(f"label {label!r} has no 'answer'")
     options = tuple(data["options"]) if data.get("options") else None
@@ -47,16 +51,27 @@ def parse_label(label) -> Truth:
         answer=str(data["answer"]),
         options=options,
         answer_index=data.get("answer_index"),
-        question=str(data.get("question", "")),
+        question=str(data.get("question", question)),
     )
 
 
-def first_image(images) -> str:
+def first_image(images, store: ImageStore) -> str:
+    """The row's first image as graph input: a path as it is; encoded bytes (a parquet's ``{bytes, path}`` cell)
+    decoded into the store."""
     refs = images if isinstance(images, list) else [images]
     refs = [r for r in refs if r is not None]
     if not refs:
         raise ValueError("a DeepEyes row needs an image: 'images' is empty")
-    return refs[0]
+    if isinstance(refs[0], str):
+        return refs[0]
+    return store.put(load_image(image_bytes(refs[0]), name="the row's image"))
+
+
+def question_of(prompt) -> str:
+    """The exported question text, or a DeepEyes-47k chat list's user text."""
+    if isinstance(prompt, list):
+        return user_text(prompt)[0]
+    return str(prompt).replace("<image>", "").strip()
 
 
 class DeepEyesAgentExecutor(AgentExecutorBase):
@@ -76,8 +91,8 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         return self.settings.agent.model_copy(update={"max_context_tokens": max_length, "sampling": sampling})
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
-        truth = parse_label(label)
-        question = str(prompt).replace("<image>", "").strip()
+        question = question_of(prompt)
+        truth = parse_label(label, question.strip())
         store = ImageStore()
         graph = create_visual_agent(
             EngineBackend(llm_engine, hf_tokenizer, sampling_params),
@@ -87,7 +102,7 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         )
         state = await graph.ainvoke(
             {
-                "image": first_image(images),
+                "image": first_image(images, store),
                 "question": question,
                 "options": list(truth.options) if truth.options else None,
             }

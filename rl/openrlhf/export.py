@@ -1,60 +1,55 @@
-"""Rows → OpenRLHF prompt JSONL (``--data.input_key prompt --data.label_key label --data.image_key images``).
+"""Rows → what OpenRLHF's prompt dataset reads (``--data.input_key``, ``--data.label_key``, ``--data.image_key``).
 
-Accepted input, one JSON object per line:
-- zoom-world / V* / HR-Bench rows (see :mod:`deepeyes_agent.eval.rows`): options are reordered with a
-  seed (V* stores the answer first: a policy must not learn "answer A");
-- DeepEyes-style rows: ``images`` (list of paths), ``prompt`` (text with ``<image>``, or a chat list whose
-  user turn holds it) and ``reward_model.ground_truth`` (or ``answer``): free-form answers.
-
-Output rows: ``prompt`` = the question text (the agent builds the DeepEyes prompt; do not pass
-``--data.apply_chat_template``), ``images`` = [absolute path], ``label`` = JSON with the answer (and
-``options`` / ``answer_index``). Missing or unreadable images and malformed rows are reported with
-their line numbers and left out.
+Any dataset :mod:`deepeyes_agent.datasets` reads. A DeepEyes-47k parquet stays a parquet: its tool rows are
+written with their columns intact (OpenRLHF reads ``prompt``, ``reward_model`` and ``images`` straight from it, and
+the agent file knows that layout). Everything else becomes a JSONL: ``prompt`` = the question text (the agent builds
+the DeepEyes prompt; do not pass ``--data.apply_chat_template``), ``images`` = [absolute path] (a table's encoded
+images are written, as they are, next to the JSONL), ``label`` = JSON with the answer (and ``options`` /
+``answer_index``; multiple-choice options are reordered with a seed: V* stores the answer first). Unusable rows
+(and, with ``check_images``, images that do not decode) are reported with their row numbers and left out.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepeyes_agent.eval.rows import RowError, order_options, parse_row, resolve_inside
+from deepeyes_agent.datasets import Skipped, open_dataset
+from deepeyes_agent.eval.rows import EvalRow, order_options
 from deepeyes_agent.images import ImageError, load_image
 
 
 @dataclass
 class ExportReport:
+    path: Path | None = None
     written: int = 0
     skipped: list[dict] = field(default_factory=list)
+    input_key: str = "prompt"
+    label_key: str = "label"
 
 
-def _deepeyes_row(obj: dict, root: Path) -> dict:
-    images = obj.get("images")
-    if not isinstance(images, list) or not images or not isinstance(images[0], str):
-        raise RowError("'images' must be a non-empty list of paths")
-    prompt = obj.get("prompt")
-    if isinstance(prompt, list):
-        users = [m.get("content") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-        prompt = users[-1] if users else None
-    if not isinstance(prompt, str) or not prompt.replace("<image>", "").strip():
-        raise RowError("no question text in 'prompt'")
-    truth = (obj.get("reward_model") or {}).get("ground_truth", obj.get("answer"))
-    if truth is None or not str(truth).strip():
-        raise RowError("no answer: need reward_model.ground_truth or answer")
-    path = resolve_inside(root, images[0])
-    return {"question": prompt.replace("<image>", "").strip(), "image": path, "label": {"answer": str(truth)}}
+def _label(row: EvalRow) -> str:
+    label = {"answer": row.truth_text, "question": row.extra.get("judge_question", row.question.strip())}
+    if row.options is not None:
+        label.update(options=list(row.options), answer_index=row.answer_index, category=row.category)
+    return json.dumps(label)
 
 
-def _option_row(obj: dict, line: int, root: Path, order: str, seed: int) -> dict:
-    row = order_options(parse_row(obj, line, root), order, seed, line)
-    label = {
-        "answer": row.options[row.answer_index],
-        "options": list(row.options),
-        "answer_index": row.answer_index,
-        "question": row.question,
-        "category": row.category,
-    }
-    return {"question": row.question, "image": row.image, "label": label}
+def _image_file(row: EvalRow, folder: Path) -> Path:
+    """A table row's encoded image, written as it is (no re-encoding) under ``folder``."""
+    data = row.image.data
+    data = base64.b64decode(data) if isinstance(data, str) else data
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        suffix = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}.get(img.format or "", ".img")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"row_{row.line:07d}{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 def export_openrlhf(
@@ -66,34 +61,50 @@ def export_openrlhf(
     seed: int = 0,
     check_images: bool = True,
 ) -> ExportReport:
-    src, out = Path(src), Path(out)
-    root = Path(root) if root else src.parent
-    report = ExportReport()
+    dataset = open_dataset(src, root)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with src.open() as f, out.open("w") as w:
-        for line, text in enumerate(f, 1):
-            if not text.strip():
+    if dataset.format == "deepeyes-parquet":
+        return _export_parquet(dataset, out.with_suffix(".parquet"))
+    report = ExportReport(path=out)
+    images = out.parent / f"{out.stem}_images"
+    with out.open("w") as w:
+        for row in dataset.rows(stream=True):
+            if isinstance(row, Skipped):
+                report.skipped.append({"line": row.line, "reason": row.reason})
                 continue
             try:
-                obj = json.loads(text)
-                if not isinstance(obj, dict):
-                    raise RowError("not a JSON object")
-                row = _deepeyes_row(obj, root) if "images" in obj else _option_row(obj, line, root, order, seed)
-                if check_images:
-                    load_image(row["image"])  # missing, truncated or hostile images fail here, with their path
-            except (json.JSONDecodeError, RowError, ImageError, ValueError, TypeError, OSError) as exc:
-                report.skipped.append({"line": line, "reason": str(exc)})
+                if not row.tool:
+                    raise ValueError("no tool env (env_name): DeepEyes trains this row without the tool")
+                row = order_options(row, order, seed, row.line)
+                if isinstance(row.image, Path):
+                    path = row.image
+                    if check_images:
+                        load_image(path)  # missing, truncated or hostile images fail here, with their path
+                else:
+                    if check_images:
+                        row.image.load()
+                    path = _image_file(row, images)
+            except (ImageError, ValueError, OSError) as exc:
+                report.skipped.append({"line": row.line, "reason": str(exc)})
                 continue
-            w.write(
-                json.dumps(
-                    {
-                        "prompt": row["question"],
-                        "images": [str(Path(row["image"]).resolve())],
-                        "label": json.dumps(row["label"]),
-                        "datasource": "deepeyes",
-                    }
-                )
-                + "\n"
-            )
+            record = {"prompt": row.question.strip(), "images": [str(path.resolve())], "label": _label(row)}
+            w.write(json.dumps({**record, "datasource": "deepeyes"}) + "\n")
             report.written += 1
+    return report
+
+
+def _export_parquet(dataset, out: Path) -> ExportReport:
+    """The usable rows of a DeepEyes-47k parquet, columns intact."""
+    report = ExportReport(path=out, label_key="reward_model")
+    keep = set()
+    for row in dataset.rows(stream=False):
+        if isinstance(row, Skipped):
+            report.skipped.append({"line": row.line, "reason": row.reason})
+        elif not row.tool:
+            report.skipped.append({"line": row.line, "reason": "no tool env (env_name): trained without the tool"})
+        else:
+            keep.add(row.line)
+    dataset.write_subset(keep, out)
+    report.written = len(keep)
     return report

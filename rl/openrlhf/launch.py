@@ -17,22 +17,29 @@ from .settings import AgentSettings
 
 
 def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, Path]:
-    """Writes ``OUT/openrlhf/prompts.jsonl`` and ``OUT/openrlhf/agent_settings.json``; returns the command."""
+    """Writes ``OUT/openrlhf/prompts.jsonl`` (or ``prompts.parquet``: a DeepEyes-47k parquet's usable rows, columns
+    intact) and ``OUT/openrlhf/agent_settings.json``; returns the command."""
     folder = (cfg.out / "openrlhf").resolve()
     model = (cfg.model or default_model_dir()).resolve()
-    dataset = folder / "prompts.jsonl"
-    report = export_openrlhf(cfg.data, dataset, seed=cfg.seed)
-    if report.skipped:
-        lines = ", ".join(f"line {s['line']}: {s['reason']}" for s in report.skipped[:5])
-        raise InputError(
-            f"{cfg.data}: {len(report.skipped)} bad rows ({lines}{' …' if len(report.skipped) > 5 else ''})"
-        )
+    report = export_openrlhf(cfg.data, folder / "prompts.jsonl", seed=cfg.seed)
+    dataset = report.path
+    bad = [s for s in report.skipped if "no tool env" not in s["reason"]]  # rows DeepEyes trains without the tool
+    if bad:
+        lines = ", ".join(f"row {s['line']}: {s['reason']}" for s in bad[:5])
+        raise InputError(f"{cfg.data}: {len(bad)} bad rows ({lines}{' …' if len(bad) > 5 else ''})")
+    if not report.written:
+        raise InputError(f"{cfg.data}: no rows to train on ({len(report.skipped)} skipped)")
     agent = AgentConfig.for_model(model, max_turns=cfg.max_turns)
     settings = AgentSettings(
         agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url, judge_model=cfg.judge_model
     ).write(folder / "agent_settings.json")
     command = launch_command(
-        cfg.model_copy(update={"out": cfg.out.resolve()}), cluster, model=model, dataset=dataset, settings=settings
+        cfg.model_copy(update={"out": cfg.out.resolve()}),
+        cluster,
+        model=model,
+        dataset=dataset,
+        settings=settings,
+        label_key=report.label_key,
     )
     return command, dataset, settings
 
