@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from deepeyes_agent.eval.rows import EvalRow, truth_of
 from deepeyes_agent.eval.runner import graph_input
-from deepeyes_agent.images import ImageStore
+from deepeyes_agent.images import ImageError, ImageStore
 from deepeyes_agent.trajectory import Trajectory
 
 from .judges import Judge
@@ -34,15 +34,25 @@ def collect(
     reward_config: RewardConfig,
     concurrency: int | None = None,
     store: ImageStore | None = None,
+    unusable: list[dict] | None = None,
 ) -> list[Episode]:
     """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all). Rows whose image is a
-    table cell are decoded once per row into ``store`` (the graph's image store)."""
-    per_row = [graph_input(row, store or ImageStore()) for row in rows]
-    inputs = [per_row[i] for i in range(len(rows)) for _ in range(n)]
-    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or len(inputs)}))
+    table cell are decoded once per row into ``store`` (the graph's image store); a row whose image cannot be
+    used is left out of this step and reported in ``unusable`` (``{"line", "reason"}``)."""
+    usable, per_row = [], []
+    for row in rows:
+        try:
+            per_row.append(graph_input(row, store or ImageStore()))
+            usable.append(row)
+        except ImageError as exc:
+            if unusable is None:
+                raise
+            unusable.append({"line": row.line, "reason": str(exc)})
+    inputs = [per_row[i] for i in range(len(usable)) for _ in range(n)]
+    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or max(1, len(inputs))}))
     episodes = []
     for k, out in enumerate(outputs):
-        row = rows[k // n]
+        row = usable[k // n]
         traj = Trajectory.from_state(out)
         if not traj.prompt_ids:
             raise TypeError(

@@ -150,7 +150,14 @@ class LocalTrainer:
             cfg.reward,
             concurrency=cfg.concurrency,
             store=self.store,
+            unusable=(unusable := []),
         )
+        if unusable:  # a row whose image does not decode: reported, and never drawn again
+            bad = {u["line"] for u in unusable}
+            self.rows = [r for r in self.rows if r.line not in bad]
+            self.skipped.extend(unusable)
+        if not episodes:
+            raise InputError(f"step {step + 1}: no prompt of this step has a usable image ({unusable[:2]} …)")
         t_rollout = time.time() - t0
         rewards = torch.tensor([e.reward.total for e in episodes])
         advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps)
@@ -196,6 +203,7 @@ class LocalTrainer:
             "trained_trajectories": len(learn),
             "rollout_s": t_rollout,
             "step_s": time.time() - t0,
+            **({"skipped_rows": unusable} if unusable else {}),
         }
 
     def save(self, step: int) -> Path:

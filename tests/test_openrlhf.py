@@ -275,7 +275,10 @@ def test_export_reports_bad_rows_and_shuffles_options(tmp_path):
     assert [s["line"] for s in report.skipped] == [4, 6]
     assert "missing.png" in report.skipped[0]["reason"]
     out = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
-    assert out[-1]["prompt"] == "What is shown?" and json.loads(out[-1]["label"]) == {"answer": "a sign", "question": "What is shown?"}
+    assert out[-1]["prompt"] == "What is shown?" and json.loads(out[-1]["label"]) == {
+        "answer": "a sign",
+        "question": "What is shown?",
+    }
     labels = [json.loads(r["label"]) for r in out[:-1]]
     assert all(lab["options"][lab["answer_index"]] == lab["answer"] for lab in labels)
     assert len({lab["answer_index"] for lab in labels if len(lab["options"]) == 4}) == 4  # not always "A"
