@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from deepeyes_agent.models.forward import mm_token_type_ids, vision_inputs
+from deepeyes_agent.models.forward import mm_token_type_ids, next_token_logprobs, vision_inputs
 from deepeyes_agent.trajectory import Trajectory
 
 
@@ -87,20 +87,14 @@ def collate_trajectories(
 
 
 def token_logprobs(model, batch: TrainBatch, *, with_entropy: bool = False):
-    """The policy's logprob of every next token (mRoPE over all images via the model's own rope index)."""
-    logits = (
-        model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            mm_token_type_ids=batch.mm_token_type_ids,
-            **batch.vision,
-        )
-        .logits[:, :-1]
-        .float()
+    """The policy's logprob of every next token the policy generated (mRoPE over all images via the model's own
+    rope index); zeros on prompt and observation tokens, which the loss masks out anyway."""
+    return next_token_logprobs(
+        model,
+        batch.input_ids,
+        batch.attention_mask,
+        batch.mm_token_type_ids,
+        batch.vision,
+        batch.action_mask > 0,
+        with_entropy=with_entropy,
     )
-    logp_all = torch.log_softmax(logits, dim=-1)
-    logp = logp_all.gather(-1, batch.input_ids[:, 1:, None])[..., 0]
-    if not with_entropy:
-        return logp, None
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logp, entropy

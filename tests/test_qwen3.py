@@ -15,8 +15,16 @@ from deepeyes_agent.models.forward import score_tokens
 from deepeyes_agent.trajectory import Trajectory
 from deepeyes_agent.zoom import CoordinateFrame
 
-SPEC = TinyModelSpec(family="qwen3-vl", hidden_size=128, num_heads=4, num_kv_heads=2, vision_depth=2,
-                     vision_hidden=64, min_pixels=64 * 64, max_pixels=512 * 512)
+SPEC = TinyModelSpec(
+    family="qwen3-vl",
+    hidden_size=128,
+    num_heads=4,
+    num_kv_heads=2,
+    vision_depth=2,
+    vision_hidden=64,
+    min_pixels=64 * 64,
+    max_pixels=512 * 512,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +50,20 @@ def test_the_folder_is_a_qwen3_vl_with_its_own_frame_and_processor(qwen3, qwen3_
     ip = qwen3.processor.image_processor
     assert (ip.patch_size, ip.merge_size) == (16, 2)  # 32-px blocks
     assert AgentConfig.for_model(qwen3_dir).zoom.frame is CoordinateFrame.NORM_1000
-    rendered = qwen3.processor.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
-                                                   add_generation_prompt=True)
+    rendered = qwen3.processor.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"  # no default system message
 
 
 def test_boxes_in_0_to_1000_crop_the_original_and_the_trajectory_is_token_faithful(qwen3, store, scene_path):
     """scene.png is 2000×1500: the 0..1000 box [450, 466, 500, 533] is the original's [900, 700, 1000, 800]."""
     script = [tool_call([450, 466, 500, 533]), tool_call([400, 400, 560, 600], think="closer"), answer("checkerboard")]
-    graph = create_visual_agent(ScriptedBackend(qwen3.processor, script, model=qwen3),
-                                config=AgentConfig.for_model(qwen3.model_dir), image_store=store)
+    graph = create_visual_agent(
+        ScriptedBackend(qwen3.processor, script, model=qwen3),
+        config=AgentConfig.for_model(qwen3.model_dir),
+        image_store=store,
+    )
     traj = Trajectory.from_state(graph.invoke({"image": str(scene_path), "question": "What is in the red square?"}))
     assert (traj.turns, traj.crops, len(traj.images)) == (3, 2, 3)
     assert traj.observations[0].box_original == [900, 699, 1000, 800]
@@ -69,8 +81,17 @@ def test_two_grpo_steps_change_the_weights(qwen3_dir, tmp_path, store):
     from deepeyes_agent.rl.trainer import LocalTrainer
 
     policy = TransformersBackend.from_pretrained(qwen3_dir)
-    cfg = TrainConfig(data=generate(tmp_path / "zw", 6, seed=2), out=tmp_path / "run", model=qwen3_dir, steps=2,
-                      prompts_per_step=2, rollouts_per_prompt=4, lr=1e-3, max_new_tokens=64, threads=1)
+    cfg = TrainConfig(
+        data=generate(tmp_path / "zw", 6, seed=2),
+        out=tmp_path / "run",
+        model=qwen3_dir,
+        steps=2,
+        prompts_per_step=2,
+        rollouts_per_prompt=4,
+        lr=1e-3,
+        max_new_tokens=64,
+        threads=1,
+    )
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     records = []
     LocalTrainer(cfg, backend=varied_policy(policy.processor, policy), store=store).run(log=records.append)
@@ -101,16 +122,31 @@ def test_openrlhf_contract_and_actor(qwen3, qwen3_dir, scene_path, tmp_path, mon
         executor = _load_agent_executor(str(AGENT_FILE))
         engine = VLLMShapedEngine(ScriptedBackend(qwen3.processor, zoom_then_answer, model=qwen3), qwen3.processor)
         label = '{"answer": "checkerboard", "options": ["checkerboard", "stripes"], "answer_index": 0}'
-        response = asyncio.run(executor.execute("What is in the red square?", label, vllm_sampling_params(max_tokens=64),
-                                                4096, qwen3.processor, engine, images=[str(scene_path)]))
+        response = asyncio.run(
+            executor.execute(
+                "What is in the red square?",
+                label,
+                vllm_sampling_params(max_tokens=64),
+                4096,
+                qwen3.processor,
+                engine,
+                images=[str(scene_path)],
+            )
+        )
         check_response(response, qwen3.model.config.image_token_id, 2)
         assert response["reward"] == pytest.approx(2.0) and response["extra_logs"]["crops"] == 1.0
-        experience = SamplesGenerator.__new__(SamplesGenerator)._process_response_into_experience(response, max_len=4096)
+        experience = SamplesGenerator.__new__(SamplesGenerator)._process_response_into_experience(
+            response, max_len=4096
+        )
         actor = Actor(str(qwen3_dir), attn_implementation="eager", param_dtype="bf16")
         actor.model.float()
         actor.eval()
         with torch.no_grad():
-            logp = actor(experience.sequences, experience.action_mask, attention_mask=experience.attention_mask,
-                         **merge_mm_train_inputs(experience.mm_train_inputs, "cpu"))
+            logp = actor(
+                experience.sequences,
+                experience.action_mask,
+                attention_mask=experience.attention_mask,
+                **merge_mm_train_inputs(experience.mm_train_inputs, "cpu"),
+            )
     mask = experience.action_mask.bool()
     assert torch.allclose(logp[mask], experience.rollout_log_probs[mask].float(), atol=1e-3)

@@ -37,6 +37,53 @@ def check_image_tokens(
         raise ValueError(f"{n_pads} image pad tokens in the ids but the images need {expected}")
 
 
+def next_token_logprobs(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mm_types: torch.Tensor,
+    vision: dict,
+    where: torch.Tensor | None = None,
+    *,
+    with_entropy: bool = False,
+    chunk: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log p(token t+1 | ≤ t) for every position (B, L-1), and the entropy there; computed only ``where`` (a
+    (B, L-1) bool mask, e.g. the action tokens), zeros elsewhere.
+
+    Never a (B, L, vocab) float tensor: the vocabulary projection runs on ``chunk`` positions at a time, and in
+    training each chunk is recomputed in the backward pass (activation checkpointing), so memory is
+    O(chunk × vocab) — at Qwen's 151,936-token vocabulary and thousands of image tokens, full logits in float32
+    are gigabytes."""
+    hidden = model.model(input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_types, **vision)
+    hidden = hidden.last_hidden_state[:, :-1]
+    targets = input_ids[:, 1:]
+    where = torch.ones_like(targets, dtype=torch.bool) if where is None else where.bool()
+    rows, cols = where.nonzero(as_tuple=True)
+    logp = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
+    entropy = torch.zeros_like(logp) if with_entropy else None
+    head = model.lm_head
+
+    def score(h: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = head(h).float()
+        all_logp = torch.log_softmax(logits, dim=-1)
+        picked = all_logp.gather(-1, t[:, None])[:, 0]
+        ent = -(all_logp.exp() * all_logp).sum(-1) if with_entropy else picked.new_zeros(())
+        return picked, ent
+
+    for start in range(0, len(rows), chunk):
+        r, c = rows[start : start + chunk], cols[start : start + chunk]
+        h, t = hidden[r, c], targets[r, c]
+        if torch.is_grad_enabled() and h.requires_grad:
+            picked, ent = torch.utils.checkpoint.checkpoint(score, h, t, use_reentrant=False)
+        else:
+            picked, ent = score(h, t)
+        logp = logp.index_put((r, c), picked)
+        if with_entropy:
+            entropy = entropy.index_put((r, c), ent)
+    return logp, entropy
+
+
 @torch.no_grad()
 def score_tokens(model, processor, input_ids: Sequence[int], images: Sequence[Image.Image]) -> torch.Tensor:
     """Training-style forward over one whole sequence with all its images: logprob of token t given < t.
@@ -49,11 +96,6 @@ def score_tokens(model, processor, input_ids: Sequence[int], images: Sequence[Im
     image_token_id = model.config.image_token_id
     vis = {k: v.to(device) for k, v in vision_inputs(processor.image_processor, images, dtype).items()}
     check_image_tokens(ids, vis.get("image_grid_thw"), image_token_id, processor.image_processor.merge_size)
-    logits = model(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        mm_token_type_ids=mm_token_type_ids(ids, image_token_id, model.config.video_token_id),
-        **vis,
-    ).logits.float()
-    logp = torch.log_softmax(logits[0, :-1], dim=-1).gather(-1, ids[0, 1:, None])[:, 0]
-    return torch.cat([torch.zeros(1, device=device), logp]).cpu()
+    types = mm_token_type_ids(ids, image_token_id, model.config.video_token_id)
+    logp, _ = next_token_logprobs(model, ids, torch.ones_like(ids), types, vis)
+    return torch.cat([torch.zeros(1, device=device), logp[0]]).cpu()

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, Field
-from typing import Literal
-
 from transformers import (
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
@@ -93,8 +92,12 @@ def tiny_qwen3_config(spec: TinyModelSpec, tokenizer) -> Qwen3VLConfig:
             num_key_value_heads=spec.num_kv_heads,
             head_dim=head_dim,
             max_position_embeddings=spec.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope,
-                             "mrope_interleaved": True},
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": spec.rope_theta,
+                "mrope_section": mrope,
+                "mrope_interleaved": True,
+            },
             bos_token_id=ids("<|endoftext|>"),
             eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"),

@@ -58,11 +58,16 @@ def _write_stock_folder(src: Path, dst: Path) -> None:
         from transformers import Qwen3VLProcessor
         from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-        video = Qwen3VLVideoProcessor(patch_size=ip.patch_size, merge_size=ip.merge_size,
-                                      temporal_patch_size=ip.temporal_patch_size, image_mean=ip.image_mean,
-                                      image_std=ip.image_std)
-        stock = Qwen3VLProcessor(image_processor=ip, tokenizer=own.tokenizer, video_processor=video,
-                                 chat_template=own.chat_template)
+        video = Qwen3VLVideoProcessor(
+            patch_size=ip.patch_size,
+            merge_size=ip.merge_size,
+            temporal_patch_size=ip.temporal_patch_size,
+            image_mean=ip.image_mean,
+            image_std=ip.image_std,
+        )
+        stock = Qwen3VLProcessor(
+            image_processor=ip, tokenizer=own.tokenizer, video_processor=video, chat_template=own.chat_template
+        )
         stock.save_pretrained(dst)
         _link_rest(src, dst)
         return
