@@ -47,8 +47,10 @@ def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = N
     )
     try:
         if isinstance(source, Image.Image):
+            _check_pixels(source)
+            if source.mode == "RGB" and not source.info:  # e.g. a crop: no EXIF to apply, nothing to convert
+                return source
             img = source
-            _check_pixels(img)
         else:
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             img.seek(0)  # animated images: the first frame
@@ -98,19 +100,29 @@ def image_ref(img: Image.Image) -> str:
 class ImageStore:
     """A content-addressed folder of PNGs with an in-memory LRU of decoded images.
 
-    ``max_bytes`` caps the folder: the least recently written files are evicted first (a reference
-    to an evicted image then raises :class:`ImageError` naming it).
+    Retention, documented because long runs depend on it:
+    - memory: the most recently used decoded images, at most ``cache_bytes`` of pixels (default 1 GiB — ten 8K
+      originals) — an episode's images stay hot while it runs, finished episodes' images age out;
+    - disk: at most ``max_bytes`` of PNGs; the least recently written go first (a reference to an evicted image
+      then raises :class:`ImageError` naming it);
+    - a file opened by path is decoded and hashed once while it is unchanged (its path, size and mtime map to
+      its reference), so the n rollouts of a prompt and repeated evals do not decode it n times.
     """
 
-    def __init__(self, root: str | Path | None = None, *, max_bytes: int = 2 * 1024**3, cache_items: int = 64):
+    def __init__(self, root: str | Path | None = None, *, max_bytes: int = 2 * 1024**3, cache_bytes: int = 1024**3):
         root = (
             root or os.environ.get("DEEPEYES_AGENT_IMAGE_STORE") or Path.home() / ".cache" / "deepeyes-agent" / "images"
         )
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.cache_bytes = cache_bytes
         self._cache: OrderedDict[str, Image.Image] = OrderedDict()
-        self._cache_items = cache_items
+        self._cached = 0  # bytes of pixels in the cache
+        self._files: OrderedDict[tuple, str] = OrderedDict()  # (path, size, mtime_ns) -> reference
+        self._disk: int | None = None  # bytes of PNGs on disk, counted once, then tracked
+        self._pending: dict = {}  # reference -> the background write of its PNG
+        self._pool = None
         self._lock = threading.Lock()
 
     def _path(self, ref: str) -> Path:
@@ -121,16 +133,64 @@ class ImageStore:
             raise ImageError(f"not an image reference: {ref!r}")
         return self.root / f"{digest}.png"
 
-    def put(self, img: Image.Image) -> str:
+    def put(self, img: Image.Image, *, durable: bool = True) -> str:
+        """Store ``img`` (kept as given: do not change it afterwards) and return its reference. ``durable=False``
+        writes the PNG in a background thread: the reference is usable at once (from memory), the file follows —
+        for runs no checkpointer will resume (eval, RL), where the write would otherwise sit on every turn."""
         img = load_image(img)
         ref = image_ref(img)
-        path = self._path(ref)
-        if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            img.save(tmp, format="PNG", compress_level=1)
-            os.replace(tmp, path)  # atomic: readers never see half a file
-            self._evict()
         self._remember(ref, img)
+        path = self._path(ref)
+        if durable:
+            self._write(img, path)
+        else:
+            with self._lock:
+                if ref in self._pending or path.exists():
+                    return ref
+                self._pending[ref] = self._writer().submit(self._write, img, path, ref)
+        return ref
+
+    def _write(self, img: Image.Image, path: Path, ref: str | None = None) -> None:
+        try:
+            if not path.exists():
+                tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+                img.save(tmp, format="PNG", compress_level=1)
+                size = tmp.stat().st_size
+                os.replace(tmp, path)  # atomic: readers never see half a file
+                self._written(size)
+        finally:
+            if ref is not None:
+                with self._lock:
+                    self._pending.pop(ref, None)
+
+    def _writer(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-store")
+        return self._pool
+
+    def flush(self) -> None:
+        """Wait until every background write is on disk."""
+        with self._lock:
+            pending = list(self._pending.values())
+        for future in pending:
+            future.result()
+
+    def put_file(self, path: str | Path, name: str | None = None) -> str:
+        """A file's reference; decoded and hashed only the first time it is seen unchanged."""
+        path = Path(path)
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            ref = self._files.get(key)
+        if ref is not None and (ref in self._cache or self._path(ref).exists()):
+            return ref
+        ref = self.put(load_image(path, name=name))
+        with self._lock:
+            self._files[key] = ref
+            while len(self._files) > 4096:
+                self._files.popitem(last=False)
         return ref
 
     def get(self, ref: str) -> Image.Image:
@@ -139,6 +199,10 @@ class ImageStore:
                 self._cache.move_to_end(ref)
                 return self._cache[ref]
         path = self._path(ref)
+        with self._lock:
+            pending = self._pending.get(ref)
+        if pending is not None:
+            pending.result()  # evicted from memory before its file was written: wait for the file
         if not path.exists():
             raise ImageError(f"{ref}: not in the image store {self.root} (evicted or never stored)")
         img = load_image(path)
@@ -161,18 +225,35 @@ class ImageStore:
 
     def _remember(self, ref: str, img: Image.Image) -> None:
         with self._lock:
+            if ref not in self._cache:
+                self._cached += img.width * img.height * 3
             self._cache[ref] = img
             self._cache.move_to_end(ref)
-            while len(self._cache) > self._cache_items:
-                self._cache.popitem(last=False)
+            while self._cached > self.cache_bytes and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached -= old.width * old.height * 3
+
+    def _written(self, size: int) -> None:
+        """Track the folder's size; scan and evict only when it passes ``max_bytes`` (not on every write)."""
+        with self._lock:
+            if self._disk is None:
+                self._disk = sum(p.stat().st_size for p in self.root.glob("*.png"))
+            else:
+                self._disk += size
+            over = self._disk > self.max_bytes
+        if over:
+            self._evict()
 
     def _evict(self) -> None:
         files = sorted(self.root.glob("*.png"), key=lambda p: p.stat().st_mtime)
         total = sum(p.stat().st_size for p in files)
         for p in files:
-            if total <= self.max_bytes:
+            if total <= self.max_bytes * 0.9:  # leave headroom, so the next writes do not scan again
                 break
             total -= p.stat().st_size
             p.unlink(missing_ok=True)
             with self._lock:
-                self._cache.pop(REF_PREFIX + p.stem, None)
+                if (old := self._cache.pop(REF_PREFIX + p.stem, None)) is not None:
+                    self._cached -= old.width * old.height * 3
+        with self._lock:
+            self._disk = total

@@ -76,10 +76,10 @@ def _resolve(value: str, store: ImageStore, policy: ImageInputPolicy, owner: str
         path = Path(value.removeprefix("file://")).expanduser()
         if not path.is_file():
             raise ImageError(f"{path}: no such image file")
-        return store.put(load_image(path))
+        return store.put_file(path)
     if policy.image_root is None:
         raise ImageError(LOCAL_PATH_REFUSED)
-    return store.put(load_image(_inside_root(value, policy.image_root), name=value[:200]))
+    return store.put_file(_inside_root(value, policy.image_root), name=value[:200])
 
 
 def _inside_root(value: str, root: Path) -> Path:

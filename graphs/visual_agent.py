@@ -77,6 +77,7 @@ class _Nodes:
         )
         self.approve_zooms = approve_zooms
         self.inputs = inputs or ImageInputPolicy()
+        self.durable = True  # crops reach the disk before the node returns (a checkpointed thread may resume)
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, state: VisualAgentState) -> dict:
@@ -206,7 +207,7 @@ class _Nodes:
             else:
                 seg = ObservationSegment(
                     token_ids=self.builder.observation_ids(result.crop) if self.builder else [],
-                    image=self.store.put(result.crop),
+                    image=self.store.put(result.crop, durable=self.durable),
                     box_model=list(result.box_model),
                     box_original=list(result.box_original),
                 )
@@ -379,6 +380,9 @@ def create_visual_agent(
         raise TypeError(
             f"model must be a model folder, a token-level backend or a LangChain chat model, got {type(model).__name__}"
         )
+    # without a checkpointer no thread resumes in another process: crops may reach the disk behind the episode;
+    # a served graph (untrusted callers) gets its checkpointer from the server, so it stays durable
+    nodes.durable = checkpointer is not None or not allow_local_paths
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)

@@ -10,6 +10,8 @@ ends with no ``<answer>`` (truncated, empty, or a turn with neither a call nor a
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from deepeyes_agent.parser import MAX_ANSWER_CHARS
@@ -24,6 +26,11 @@ class RewardConfig(BaseModel):
     accuracy_weight: float = Field(0.8, description="weight of the judged accuracy (0 or 1)")
     format_weight: float = Field(0.2, description="weight of the format term (0, or −1 on malformed output)")
     tool_weight: float = Field(1.2, description="weight of the tool bonus: a right answer after a crop")
+    tool_bonus: Literal["conditional", "unconditional"] = Field(
+        "conditional",
+        description="conditional (DeepEyes): paid only when the answer is right · unconditional: for any episode "
+        "that observed a crop (the ablation; tool_weight 0 removes the bonus)",
+    )
     max_answer_chars: int = Field(MAX_ANSWER_CHARS, description="answers this long score 0 and are a format error")
 
 
@@ -50,6 +57,6 @@ def compute_reward(traj: Trajectory, truth: Truth, judge: Judge, config: RewardC
     too_long = traj.answer is not None and len(traj.answer) >= cfg.max_answer_chars
     accuracy = 0.0 if traj.answer is None or too_long else judge(traj.answer, truth)
     fmt = -1.0 if errors else 0.0
-    tool = 1.0 if accuracy > 0.5 and traj.crops > 0 else 0.0
+    tool = 1.0 if traj.crops > 0 and (accuracy > 0.5 or cfg.tool_bonus == "unconditional") else 0.0
     total = cfg.accuracy_weight * accuracy + cfg.format_weight * fmt + cfg.tool_weight * tool
     return RewardParts(accuracy=accuracy, format=fmt, tool=tool, total=total, format_errors=errors)

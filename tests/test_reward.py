@@ -127,3 +127,15 @@ def test_judge_prompt_and_parsing():
     prompt = judge_prompt("Q?", "A. red", "red it is")
     assert prompt.count("Judgement:") == 8 and prompt.endswith("Judgement:")
     assert parse_judgement("Judgement: 1") == 1.0 and parse_judgement("0") == 0.0 and parse_judgement("yes") is None
+
+
+def test_the_unconditional_tool_bonus_pays_any_crop_for_the_ablation():
+    """DeepEyes pays the tool bonus only for a right answer; the ablation pays it for every crop."""
+    wrong_with_crop = _traj("A", crop=True, format_error=False)
+    assert compute_reward(wrong_with_crop, TRUTH, OptionJudge()).total == pytest.approx(0.0)
+    unconditional = RewardConfig(tool_bonus="unconditional")
+    assert compute_reward(wrong_with_crop, TRUTH, OptionJudge(), unconditional).total == pytest.approx(1.2)
+    no_bonus = RewardConfig(tool_weight=0.0)
+    assert compute_reward(
+        _traj("B", crop=True, format_error=False), TRUTH, OptionJudge(), no_bonus
+    ).total == pytest.approx(0.8)
