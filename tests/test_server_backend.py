@@ -34,12 +34,8 @@ def test_payload_sends_one_pad_per_image_the_image_losslessly_and_asks_for_logpr
     assert body["token_ids"] == collapse_image_pads(request.prompt_ids, client.image_token_id)
     assert body["token_ids"].count(client.image_token_id) == 1
     url = body["content_parts"][0]["url"]
-    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-    assert (sent.mode, sent.size, sent.tobytes()) == (
-        request.images[0].mode,
-        request.images[0].size,
-        request.images[0].tobytes(),
-    )
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    assert sent.size == (504, 364)  # the model's view of the 640×480 original (28-px blocks), not the original
     assert body["sampling_params"] == {
         "max_tokens": 5,
         "temperature": 0.0,
@@ -89,3 +85,20 @@ def test_serve_model_command_has_the_flags_the_backends_need(tiny_dir):
         "--max-logprobs 20",
     ):
         assert flag in joined
+
+
+@pytest.mark.parametrize("size", [(1800, 1200), (640, 480), (300, 200), (448, 336)])
+def test_the_view_sent_gives_the_server_the_pixels_of_the_original(request_and_client, size):
+    """Above and below max_pixels: the server's processor computes identical pixel values (so identical tokens and
+    logprobs) from the view the client sends as from the original, after the lossless round trip."""
+    import numpy as np
+    import torch
+
+    _, client = request_and_client
+    original = Image.fromarray(np.random.default_rng(1).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    url = client._data_url(original)
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    ip = client.processor.image_processor
+    a, b = ip(images=[original], return_tensors="pt"), ip(images=[sent], return_tensors="pt")
+    assert torch.equal(a["image_grid_thw"], b["image_grid_thw"]) and torch.equal(a["pixel_values"], b["pixel_values"])
+    assert sent.width * sent.height <= max(original.width * original.height, 448 * 448)

@@ -374,3 +374,18 @@ def test_a_qwen3_vl_trajectory_of_two_crops_on_vllm_is_token_faithful(where, qwe
     assert (rescored[mask] - torch.tensor(traj.rollout_logprobs())[mask]).abs().max() < ATOL
     local = create_visual_agent(reference, config=agent_config(qwen3_zoomer), image_store=store)
     assert Trajectory.from_state(local.invoke(episode_inputs(scene_path))).input_ids() == traj.input_ids()
+
+
+@pytest.mark.parametrize("size", [(2000, 1500), (300, 200)])
+def test_the_server_gives_the_same_tokens_for_the_view_as_for_the_original(server, zoomer, scene_path, size):
+    """An image above max_pixels and one below: sent at the model's view (the default) or as the original, the
+    server returns the same token ids and logprobs."""
+    from PIL import Image
+
+    image = Image.open(scene_path).convert("RGB").resize(size)
+    processor = TransformersBackend.from_pretrained(zoomer).processor
+    ids = PromptBuilder(processor).prompt_ids(image, "What is inside the red square?", ["checkerboard", "stripes"])
+    request = GenerationRequest(ids, [image], SamplingParams(max_tokens=16, temperature=0.0))
+    view = ServerBackend(server.url, zoomer, model="deepeyes", retries=1).generate([request])[0]
+    original = ServerBackend(server.url, zoomer, model="deepeyes", retries=1, send_view=False).generate([request])[0]
+    assert view.token_ids == original.token_ids and view.logprobs == original.logprobs

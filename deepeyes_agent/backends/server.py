@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 import openai
 
-from ..images import png_base64
 from ..models.processor import load_processor
 from .base import BackendUnavailable, Completion, GenerationRequest, RequestRejected, collapse_image_pads, gather_sync
 from .vllm_backend import check_expansion, sampling_fields
+from .wire import encode, view_image
 
 GENERATE_PATH = "/inference/v1/generate"
 SERVER_API_KEY_ENV = "DEEPEYES_SERVER_API_KEY"
@@ -48,6 +48,7 @@ class ServerBackend:
         timeout_s: float = 300.0,
         retries: int = 2,
         api_key: str | None = None,
+        send_view: bool = True,
     ):
         self.url = url.rstrip("/")
         self.model_dir = Path(model_dir)
@@ -59,16 +60,20 @@ class ServerBackend:
         self.timeout_s = timeout_s
         self.retries = retries
         self._api_key = api_key or os.environ.get(SERVER_API_KEY_ENV) or "EMPTY"  # not in repr, logs or files
+        self.send_view = send_view
         # keyed by the loop itself, weakly: a client of a closed loop goes with it (an id could be reused)
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._guard = threading.Lock()
         self._urls: dict[int, str] = {}  # id(image) -> data URL while the image lives (each turn resends all images)
 
     def _data_url(self, img) -> str:
+        """Each image is encoded once while it lives (an episode resends all its images every turn), at the size
+        the model sees: the server's resize of that view is a no-op, so its pixels equal those of the original
+        (``send_view=False`` sends the original, as before; benchmarks/wire.py measures both)."""
         key = id(img)
         url = self._urls.get(key)
         if url is None:
-            url = "data:image/png;base64," + png_base64(img, compress_level=1)
+            url = encode(view_image(img, self.processor.image_processor) if self.send_view else img, "png", 1)
             self._urls[key] = url
             weakref.finalize(img, self._urls.pop, key, None)
         return url
