@@ -57,15 +57,21 @@ def main() -> None:
     t, url = timed(lambda: encode(original, "png", 1), args.repeats)
     rows["before: original, PNG level 1"] = (t, len(url))
     t_view, view = timed(lambda: view_image(original, ip), args.repeats)
-    for name, fmt, level in (("PNG level 1", "png", 1), ("PNG level 6", "png", 6), ("PNG level 0", "png", 0),
-                             ("WebP lossless", "webp", 0)):
+    for name, fmt, level in (
+        ("PNG level 1", "png", 1),
+        ("PNG level 6", "png", 6),
+        ("PNG level 0", "png", 0),
+        ("WebP lossless", "webp", 0),
+    ):
         t, url = timed(lambda fmt=fmt, level=level: encode(view, fmt, level), args.repeats)
         rows[f"after: view {view.width}×{view.height}, {name}"] = (t_view + t, len(url))
     base_t, base_b = rows["before: original, PNG level 1"]
     print(f"8K original 7680×4320 → view {view.width}×{view.height} (max_pixels {args.max_pixels or 'embedded'})")
     for name, (t, size) in rows.items():
-        print(f"{name}: {1000 * t:.0f} ms client CPU, {size / 1e6:.2f} MB on the wire "
-              f"({base_t / t:.1f}× faster, {base_b / size:.1f}× fewer bytes than before)")
+        print(
+            f"{name}: {1000 * t:.0f} ms client CPU, {size / 1e6:.2f} MB on the wire "
+            f"({base_t / t:.1f}× faster, {base_b / size:.1f}× fewer bytes than before)"
+        )
     print(json.dumps({k: {"ms": round(1000 * t, 1), "bytes": b} for k, (t, b) in rows.items()}))
 
 

@@ -194,3 +194,40 @@ def test_every_sign_has_a_labelled_image_token():
         start += (h // 2) * (w // 2)
         for _, name, _ in sample.regions:
             assert COLOUR_CLASSES.index(name) in cells, (name, sample.regions)
+
+
+def test_relation_reasoning_grounds_both_signs_and_its_comparison_gives_the_answer():
+    """A relative-position question answered from the full view says both boxes in the grounding answer's words,
+    compares their first coordinates on the asked axis — which order the signs as the answer does — and its first
+    box's numbers are where the grounding losses look."""
+    import json
+    import random
+    import re
+
+    import torch
+
+    from deepeyes_agent.models import default_model_dir, load_processor
+    from deepeyes_agent.pretrain.batch import box_queries, collate
+    from deepeyes_agent.pretrain.skills import view_size_fn
+    from deepeyes_agent.pretrain.tasks import make_sample
+    from deepeyes_agent.prompts import PromptBuilder
+
+    processor = load_processor(default_model_dir(), image_backend="pil")
+    view_size = view_size_fn(processor.image_processor)
+    rng = random.Random(7)
+    samples = [
+        make_sample(rng, "direct", view_size, relation_reasoning=True, box_grid=14, ground_margin=2.4)
+        for _ in range(40)
+    ]
+    relational = [s for s in samples if s.truth["n_options"] == 2]
+    assert len(relational) >= 10
+    for s in relational:
+        boxes = [json.loads(m) for m in re.findall(r'"bbox_2d": (\[[^\]]*\])', s.target)]
+        a, comparison, b = re.search(r"(\d+) is (less|more) than (\d+)\.", s.target).groups()
+        axis = 0 if s.truth["answer"] in ("left", "right") else 1
+        assert [int(a), int(b)] == [boxes[0][axis], boxes[1][axis]]
+        assert (comparison == "less") == (s.truth["answer"] in ("left", "above")) == (int(a) < int(b))
+    builder = PromptBuilder(processor, "")
+    batch = collate(builder, relational[:4], 4.0, processor.tokenizer.pad_token_id, torch.float32)
+    queries = box_queries(builder, batch)
+    assert len(queries) == 4 and all(len(q) == 4 for _, q, _ in queries)

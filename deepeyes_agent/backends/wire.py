@@ -27,22 +27,28 @@ def view_image(img: Image.Image, image_processor) -> Image.Image:
     factor = image_processor.patch_size * image_processor.merge_size
     pixels = np.asarray(img.convert("RGB"))
     if type(image_processor).__name__.endswith("Pil"):
-        out = image_processor.resize(pixels.transpose(2, 0, 1), size=_pixel_bounds(image_processor),
-                                     resample=image_processor.resample, factor=factor)
+        out = image_processor.resize(
+            pixels.transpose(2, 0, 1),
+            size=_pixel_bounds(image_processor),
+            resample=image_processor.resample,
+            factor=factor,
+        )
         return Image.fromarray(np.ascontiguousarray(out.transpose(1, 2, 0)).astype(np.uint8))
     import torch
 
     tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None]
-    out = image_processor.resize(tensor, size=_pixel_bounds(image_processor), resample=image_processor.resample,
-                                 factor=factor)
+    out = image_processor.resize(
+        tensor, size=_pixel_bounds(image_processor), resample=image_processor.resample, factor=factor
+    )
     return Image.fromarray(out[0].permute(1, 2, 0).numpy())
 
 
 def _pixel_bounds(image_processor) -> SizeDict:
     s = image_processor.size
     get = s.get if isinstance(s, dict) else lambda k: getattr(s, k, None)
-    return SizeDict(shortest_edge=get("shortest_edge") or get("min_pixels"),
-                    longest_edge=get("longest_edge") or get("max_pixels"))
+    return SizeDict(
+        shortest_edge=get("shortest_edge") or get("min_pixels"), longest_edge=get("longest_edge") or get("max_pixels")
+    )
 
 
 def encode(img: Image.Image, fmt: str = "png", level: int = 1) -> str:

@@ -143,8 +143,8 @@ def box_queries(builder: PromptBuilder, batch: Batch) -> list[tuple[int, list[in
     out = []
     tok = builder.tokenizer
     for row, sample in enumerate(batch.samples):
-        if sample.task not in BOX_TASKS:
-            continue
+        if sample.task not in BOX_TASKS and not (sample.task == "direct" and "box" in sample.truth):
+            continue  # (a direct answer holds a box when it reasons about positions: relation_reasoning)
         ids = batch.input_ids[row].tolist()
         n = int(batch.attention_mask[row].sum())
         text = box_text(sample.truth["box"])

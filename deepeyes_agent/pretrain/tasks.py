@@ -279,33 +279,36 @@ def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
     )
     q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
     spans: tuple[str, ...] = ()
+    box_truth: dict = {}
     if len(options) == 2 and d.options.get("relation_reasoning"):
-        reason, spans = _relation_reasoning(d, q, target_sign, options[answer_index])
+        reason, spans, box_truth = _relation_reasoning(d, q, target_sign, options[answer_index])
     elif len(options) == 2:
         reason = "I compare the positions of the signs."
     else:
         reason = f"I look at the {target_sign.colour} sign."
     sample = _answer(task, d.img, q, options, answer_index, reason, regions_in(d.scene), d.shown(options), spans)
+    sample.truth.update(box_truth)  # the first sign's box: supervised like a grounding answer (batch.box_queries)
     return sample, target_sign
 
 
-def _relation_reasoning(d: _Draw, question: str, sign, truth: str) -> tuple[str, tuple[str, ...]]:
-    """Where each sign is on the axis the question asks about (its centre in the view, one number each), then
-    the comparison: "The red sign is at x 84. The blue sign is at x 196. 84 is less than 196." — the grounding
-    skill, said in the thinking, makes a relation the full view can answer."""
+def _relation_reasoning(d: _Draw, question: str, sign, truth: str) -> tuple[str, tuple[str, ...], dict]:
+    """Where each sign is, said in the thinking in the grounding answer's own words, then the comparison of the
+    boxes' first coordinates on the axis asked about: 'I look for the red sign. {"bbox_2d": [84, 56, 140, 112],
+    "label": "the red sign"} I look for the blue sign. {…} 84 is less than 196.' — the grounding skill makes a
+    relation the full view can answer. (With boxes grown 2.4× and snapped to patches, the first coordinates order
+    the signs as their centres do.) Returns the thinking, its key spans, and the first box's truth, so the
+    grounding losses supervise it as they do a grounding answer."""
     other = next(s for s in d.scene.signs if question.endswith(f"the {s.colour} sign?"))
     axis = 0 if truth in ("left", "right") else 1
-    a, b = d.centre(sign)[axis], d.centre(other)[axis]
-    smaller = truth in ("left", "above")
-    if a == b:  # one view pixel apart: the words must still match the answer
-        b = a + 1 if smaller else a - 1
-    name = "xy"[axis]
-    comparison = "less" if smaller else "more"
-    reason = (
-        f"The {sign.colour} sign is at {name} {a}. The {other.colour} sign is at {name} {b}. "
-        f"{a} is {comparison} than {b}."
-    )
-    return reason, (f"{name} {a}.", f"{name} {b}.", f"{comparison} than")
+    boxes = [d.box(sign), d.box(other)]
+    said = [
+        f'I look for the {s.colour} sign. {{"bbox_2d": {box_text(b)}, "label": "the {s.colour} sign"}}'
+        for s, b in zip((sign, other), boxes)
+    ]
+    a, b = boxes[0][axis], boxes[1][axis]
+    comparison = "less" if truth in ("left", "above") else "more"
+    reason = f"{said[0]} {said[1]} {a} is {comparison} than {b}."
+    return reason, (box_text(boxes[0]), box_text(boxes[1]), f"{comparison} than"), d.box_truth(boxes[0], sign)
 
 
 def _zoom_after_answer(d: _Draw) -> PretrainSample:
