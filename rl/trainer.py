@@ -222,6 +222,7 @@ class LocalTrainer:
             **stats,
             "grad_norm": float(grad_norm),
             "trained_trajectories": len(learn),
+            "trained_tokens": sum(len(episodes[i].trajectory.input_ids()) for i in learn),
             "rollout_s": t_rollout,
             "step_s": time.time() - t0,
             **({"skipped_rows": unusable} if unusable else {}),
