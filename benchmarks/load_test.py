@@ -2,6 +2,12 @@
 
     python benchmarks/load_test.py --concurrency 32 --seconds 180 [--model DIR]
     python benchmarks/load_test.py --backend server [--server-url URL]   # a vLLM server (started here if no URL)
+    python benchmarks/load_test.py --image-size 8k --concurrency 64 --episodes 2000   # 7680×4320 originals
+
+With ``--image-size 8k`` every scene is a 7680×4320 original (the model sees its processor's view; crops come from
+the original): the report adds the RSS growth per in-flight episode against one decoded original (goal ≤ 1.5×) and
+what the image store holds at the end (its documented retention: ``cache_bytes`` of pixels in memory, ``max_bytes``
+of PNGs on disk).
 
 Episodes are zoom-world questions and "zoom in on the <colour> sign" instructions (which make the
 embedded model call the tool, so crops are cut, stored and fed back). The transformers backend
@@ -59,9 +65,17 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["transformers", "server"], default="transformers")
     p.add_argument("--server-url", help="a running vLLM server serving --model (default: start one)")
+    p.add_argument("--image-size", choices=["scene", "8k"], default="scene", help="8k: 7680×4320 originals")
+    p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes (instead of --seconds)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="deepeyes-load-"))
     rows = [json.loads(line) for line in open(generate(work / "zw", 64, seed=args.seed))]
+    if args.image_size == "8k":  # the same scenes at 8K (questions and boxes scale with them)
+        from PIL import Image
+
+        for row in rows:
+            path = work / "zw" / row["image"]
+            Image.open(path).convert("RGB").resize((7680, 4320), Image.BICUBIC).save(path, compress_level=1)
     model_dir = args.model or default_model_dir()
     server = None
     if args.backend == "server":
@@ -74,9 +88,8 @@ def main() -> None:
     config = AgentConfig.for_model(
         model_dir, max_turns=3, sampling=SamplingParams(max_tokens=96, temperature=1.0, seed=args.seed)
     )
-    graph = create_visual_agent(
-        backend, config=config, image_store=ImageStore(work / "images", max_bytes=256 * 1024**2)
-    )
+    store = ImageStore(work / "images", max_bytes=256 * 1024**2)
+    graph = create_visual_agent(backend, config=config, image_store=store)
     rng = random.Random(args.seed)
 
     def inputs():
@@ -86,6 +99,7 @@ def main() -> None:
             return {"image": image, "question": f"Zoom in on {row['target']}."}
         return {"image": image, "question": row["question"], "options": row["options"]}
 
+    rss_base = rss_mb()  # the model loaded, no episode yet
     episodes = errors = crops = rounds = 0
     rss_warm = None
     samples = []
@@ -104,9 +118,19 @@ def main() -> None:
         samples.append((round(time.time() - start, 1), round(rss_mb(), 1), server_rss()))
         if rounds == args.warmup_rounds:
             rss_warm, t_warm, ep_warm, server_warm = rss_mb(), time.time(), episodes, server_rss()
-        if rss_warm is not None and time.time() - start >= args.seconds:
+        if rss_warm is not None and (
+            episodes >= args.episodes if args.episodes else time.time() - start >= args.seconds
+        ):
             break
     rss_end, server_end = rss_mb(), server_rss()
+    store.flush()
+    decoded_mb = 7680 * 4320 * 3 / 2**20 if args.image_size == "8k" else None
+    retention = {
+        "store_memory_mb": round(store._cached / 2**20, 1),
+        "store_cache_limit_mb": store.cache_bytes // 2**20,
+        "store_disk_mb": round(sum(f.stat().st_size for f in (work / "images").glob("*.png")) / 2**20, 1),
+        "store_disk_limit_mb": store.max_bytes // 2**20,
+    }
     if server:
         server.stop()
     rate = (episodes - ep_warm) / (time.time() - t_warm)
@@ -124,6 +148,19 @@ def main() -> None:
                 "rss_mb_end": round(rss_end, 1),
                 "rss_growth_mb": round(rss_end - rss_warm, 1),
                 "rss_ratio_end_vs_warm": round(rss_end / rss_warm, 3),
+                "rss_mb_before_episodes": round(rss_base, 1),
+                "rss_growth_per_in_flight_episode_mb": round((rss_end - rss_base) / args.concurrency, 1),
+                **(
+                    {
+                        "decoded_original_mb": round(decoded_mb, 1),
+                        "growth_per_episode_vs_original": round(
+                            (rss_end - rss_base) / args.concurrency / decoded_mb, 2
+                        ),
+                    }
+                    if decoded_mb
+                    else {}
+                ),
+                **retention,
                 "backend": args.backend,
                 "server_rss_mb_after_warmup": server_warm,
                 "server_rss_mb_end": server_end,

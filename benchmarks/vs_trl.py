@@ -31,8 +31,16 @@ from deepeyes_agent.models import default_model_dir  # noqa: E402
 
 
 def settings(args) -> dict:
-    return {"group": args.group, "prompts": args.prompts, "lr": args.lr, "max_new_tokens": args.max_new_tokens,
-            "temperature": 1.0, "clip": 0.2, "kl": 0.0, "steps": args.steps}
+    return {
+        "group": args.group,
+        "prompts": args.prompts,
+        "lr": args.lr,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": 1.0,
+        "clip": 0.2,
+        "kl": 0.0,
+        "steps": args.steps,
+    }
 
 
 def run_ours(data: Path, args, seed: int) -> dict:
@@ -40,10 +48,22 @@ def run_ours(data: Path, args, seed: int) -> dict:
     from deepeyes_agent.rl.trainer import LocalTrainer
 
     out = Path(tempfile.mkdtemp(prefix="ours-"))
-    cfg = TrainConfig(data=data, out=out, steps=args.steps, prompts_per_step=args.prompts,
-                      rollouts_per_prompt=args.group, lr=args.lr, max_new_tokens=args.max_new_tokens, max_turns=1,
-                      temperature=1.0, seed=seed, threads=args.threads, micro_batch=args.group * args.prompts,
-                      save_every=10**6, reward={"tool_weight": 0.0})
+    cfg = TrainConfig(
+        data=data,
+        out=out,
+        steps=args.steps,
+        prompts_per_step=args.prompts,
+        rollouts_per_prompt=args.group,
+        lr=args.lr,
+        max_new_tokens=args.max_new_tokens,
+        max_turns=1,
+        temperature=1.0,
+        seed=seed,
+        threads=args.threads,
+        micro_batch=args.group * args.prompts,
+        save_every=10**6,
+        reward={"tool_weight": 0.0},
+    )
     trainer = LocalTrainer(cfg)
     gen_tok = gen_s = train_tok = train_s = 0.0
     steps = []
@@ -54,8 +74,11 @@ def run_ours(data: Path, args, seed: int) -> dict:
         train_s += record["step_s"] - record["rollout_s"]
         train_tok += record["trained_tokens"]
         steps.append(record["step_s"])
-    return {"generation_tokens_per_s": gen_tok / gen_s, "training_tokens_per_s": train_tok / max(train_s, 1e-9),
-            "seconds_per_step": statistics.median(steps)}
+    return {
+        "generation_tokens_per_s": gen_tok / gen_s,
+        "training_tokens_per_s": train_tok / max(train_s, 1e-9),
+        "seconds_per_step": statistics.median(steps),
+    }
 
 
 def run_trl(data: Path, args, seed: int) -> dict:
@@ -77,10 +100,20 @@ def run_trl(data: Path, args, seed: int) -> dict:
     rows = [order_options(r, "shuffle", seed, i) for i, r in enumerate(load_rows(data)[0])]
     from PIL import Image
 
-    records = [{"prompt": [{"role": "system", "content": [{"type": "text", "text": system}]},
-                           {"role": "user", "content": [{"type": "image"},
-                                                        {"type": "text", "text": user_text(r.question, list(r.options))}]}],
-                "image": Image.open(r.image).convert("RGB"), "row": i} for i, r in enumerate(rows)]
+    records = [
+        {
+            "prompt": [
+                {"role": "system", "content": [{"type": "text", "text": system}]},
+                {
+                    "role": "user",
+                    "content": [{"type": "image"}, {"type": "text", "text": user_text(r.question, list(r.options))}],
+                },
+            ],
+            "image": Image.open(r.image).convert("RGB"),
+            "row": i,
+        }
+        for i, r in enumerate(rows)
+    ]
     dataset = Dataset.from_list(records)
     judge = OptionJudge()
 
@@ -105,8 +138,14 @@ def run_trl(data: Path, args, seed: int) -> dict:
         prompt_len = (k.get("input_ids") if k.get("input_ids") is not None else a[0]).shape[1]
         completion = out[:, prompt_len:] if not hasattr(out, "sequences") else out.sequences[:, prompt_len:]
         eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        timing["gen_tok"] += int(sum(int((row != processor.tokenizer.pad_token_id).cumprod(0).sum()) if eos not in row
-                                     else int((row == eos).nonzero()[0]) + 1 for row in completion))
+        timing["gen_tok"] += int(
+            sum(
+                int((row != processor.tokenizer.pad_token_id).cumprod(0).sum())
+                if eos not in row
+                else int((row == eos).nonzero()[0]) + 1
+                for row in completion
+            )
+        )
         sequences = out.sequences if hasattr(out, "sequences") else out
         timing["train_tok"] += int((sequences != processor.tokenizer.pad_token_id).sum())
         return out
@@ -122,23 +161,53 @@ def run_trl(data: Path, args, seed: int) -> dict:
 
     n = args.group * args.prompts
     config = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="trl-"), use_cpu=True, seed=seed, max_steps=args.steps,
-        learning_rate=args.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.01, max_grad_norm=1.0,
-        adam_beta1=0.9, adam_beta2=0.999, num_generations=args.group, per_device_train_batch_size=n,
-        generation_batch_size=n, gradient_accumulation_steps=1, num_iterations=1, beta=0.0, epsilon=0.2,
-        loss_type="dapo", scale_rewards="group", temperature=1.0, top_p=1.0, top_k=0,
-        max_completion_length=args.max_new_tokens, report_to="none", logging_steps=1, save_strategy="no",
-        dataloader_num_workers=0, disable_dropout=True,
+        output_dir=tempfile.mkdtemp(prefix="trl-"),
+        use_cpu=True,
+        seed=seed,
+        max_steps=args.steps,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        num_generations=args.group,
+        per_device_train_batch_size=n,
+        generation_batch_size=n,
+        gradient_accumulation_steps=1,
+        num_iterations=1,
+        beta=0.0,
+        epsilon=0.2,
+        loss_type="dapo",
+        scale_rewards="group",
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        max_completion_length=args.max_new_tokens,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        dataloader_num_workers=0,
+        disable_dropout=True,
     )
     torch.set_num_threads(args.threads)
-    trainer = GRPOTrainer(model=model, reward_funcs=deepeyes_reward, args=config, train_dataset=dataset,
-                          processing_class=processor, callbacks=[StepTimer()])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=deepeyes_reward,
+        args=config,
+        train_dataset=dataset,
+        processing_class=processor,
+        callbacks=[StepTimer()],
+    )
     trainer.train()
     total = sum(timing["steps"])
     train_s = total - timing["gen_s"]
-    return {"generation_tokens_per_s": timing["gen_tok"] / timing["gen_s"],
-            "training_tokens_per_s": timing["train_tok"] / max(train_s, 1e-9),
-            "seconds_per_step": statistics.median(timing["steps"])}
+    return {
+        "generation_tokens_per_s": timing["gen_tok"] / timing["gen_s"],
+        "training_tokens_per_s": timing["train_tok"] / max(train_s, 1e-9),
+        "seconds_per_step": statistics.median(timing["steps"]),
+    }
 
 
 def main() -> None:
@@ -165,8 +234,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     for key, value in ratios.items():
-        print(f"{key}: ours {median['ours'][key]:.1f} vs TRL {median['trl'][key]:.1f} → {value:.2f}× (ours / TRL"
-              f"{', speed' if key == 'seconds_per_step' else ''})")
+        print(
+            f"{key}: ours {median['ours'][key]:.1f} vs TRL {median['trl'][key]:.1f} → {value:.2f}× (ours / TRL"
+            f"{', speed' if key == 'seconds_per_step' else ''})"
+        )
 
 
 if __name__ == "__main__":

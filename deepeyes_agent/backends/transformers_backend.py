@@ -8,6 +8,8 @@ training forward over the same ids reproduces it.
 from __future__ import annotations
 
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +41,10 @@ class TransformersBackend:
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
         )
         self._lock = threading.Lock()  # the model keeps rope_deltas between generate steps
+        self._pixels: OrderedDict = OrderedDict()  # (id(image), dtype) -> its processed pixels, while it lives
+        self._pixels_lock = threading.Lock()
+        self._pixels_bytes = 0
+        self.pixel_cache_bytes = 512 * 1024**2
         self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
 
     @classmethod
@@ -47,6 +53,33 @@ class TransformersBackend:
     ) -> TransformersBackend:
         model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
         return cls(model, load_processor(model_dir), model_dir=model_dir, **kwargs)
+
+    def _vision(self, images, dtype) -> dict:
+        """Pixel values and grids of the images in order; each image is processed once while it lives (an episode
+        sends all its images every turn — an 8K original would be resized again at every turn)."""
+        if not images:
+            return {}
+        parts = []
+        for img in images:
+            key = (id(img), dtype)
+            hit = self._pixels.get(key)
+            if hit is None:
+                hit = vision_inputs(self.processor.image_processor, [img], dtype)
+                with self._pixels_lock:
+                    self._pixels[key] = hit
+                    self._pixels_bytes += hit["pixel_values"].nbytes
+                    while self._pixels_bytes > self.pixel_cache_bytes and len(self._pixels) > 1:
+                        _, old = self._pixels.popitem(last=False)
+                        self._pixels_bytes -= old["pixel_values"].nbytes
+                weakref.finalize(img, self._forget, key)
+            parts.append(hit)
+        return {k: torch.cat([p[k] for p in parts]) for k in ("pixel_values", "image_grid_thw")}
+
+    def _forget(self, key) -> None:
+        with self._pixels_lock:
+            old = self._pixels.pop(key, None)
+            if old is not None:
+                self._pixels_bytes -= old["pixel_values"].nbytes
 
     @property
     def device(self) -> torch.device:
@@ -89,7 +122,7 @@ class TransformersBackend:
             ids[row, width - len(req.prompt_ids) :] = torch.tensor(req.prompt_ids)
             attention[row, width - len(req.prompt_ids) :] = 1
         images = [img for r in requests for img in r.images]
-        vis = vision_inputs(self.processor.image_processor, images, dtype)
+        vis = self._vision(images, dtype)
         image_token_id = self.model.config.image_token_id
         check_image_tokens(ids, vis.get("image_grid_thw"), image_token_id, self.processor.image_processor.merge_size)
         stops = [self.eos_token_id, *sampling.stop_token_ids]
@@ -117,8 +150,14 @@ class TransformersBackend:
                 **{k: v.to(device) for k, v in vis.items()},
             )
         new_tokens = out.sequences[:, width:].cpu()
-        logits = torch.stack(out.logits, dim=1).float().cpu()  # (batch, steps, vocab), raw
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[..., None])[..., 0]
+        # the sampled tokens' logprobs under the raw logits, one step at a time (never a float (batch, steps, vocab))
+        logprobs = torch.stack(
+            [
+                torch.log_softmax(step.float(), -1).gather(-1, new_tokens[:, k, None].to(step.device))[:, 0].cpu()
+                for k, step in enumerate(out.logits)
+            ],
+            dim=1,
+        )
         completions = []
         stop_set = set(stops)
         for row, req in enumerate(requests):
