@@ -19,7 +19,9 @@ class TrainConfig(RunConfig):
     # data and model
     data: Path = Field(description="training rows (zoom-world / V*-style JSONL)")
     out: Path = Field(description="run folder: metrics.jsonl, checkpoint/, curves.png")
-    model: Path | None = Field(None, description="local model folder; default: the embedded model")
+    model: str | None = Field(
+        None, description="local model folder, or 'base' (the embedded model before RL); default: the embedded model"
+    )
     eval_data: Path | None = Field(None, description="held-out rows for accuracy / tool-use curves")
     eval_every: int = Field(10, ge=1, description="steps between held-out evaluations (greedy)")
     eval_limit: int | None = Field(64, description="held-out rows per evaluation (None: all)")

@@ -23,7 +23,7 @@ from deepeyes_agent.eval.boxes import contains, iou
 from deepeyes_agent.eval.rows import order_options
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.models import agent_defaults, default_model_dir, write_agent_defaults
+from deepeyes_agent.models import agent_defaults, resolve_model_dir, write_agent_defaults
 
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
@@ -119,7 +119,7 @@ class LocalTrainer:
             )
         torch.set_num_threads(cfg.threads)
         self.cfg = cfg
-        self.model_dir = cfg.model or default_model_dir()
+        self.model_dir = resolve_model_dir(cfg.model)
         resume = latest(cfg.out)
         self.start_step = 0
         if backend is None:
@@ -263,6 +263,7 @@ class LocalTrainer:
             "eval/tool_call_rate": summary.get("tool_call_rate", 0.0),
             "eval/zoom_hit": summary.get("zoom_hit", 0.0),
             **{f"eval/{k}": v for k, v in summary.get("per_category", {}).items()},
+            **{f"eval/tool_call_rate/{k}": v for k, v in summary.get("tool_call_rate_per_category", {}).items()},
         }
 
     def run(self, log=print, progress=None) -> Path:

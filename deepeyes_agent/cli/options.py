@@ -27,7 +27,9 @@ from ..configs import deep_merge, read_yaml
 ModelOption = Annotated[
     str | None,
     typer.Option(
-        "--model", help="a local model folder (Qwen2.5-VL / Qwen3-VL / DeepEyes-7B); default: the embedded model"
+        "--model",
+        help="a local model folder (Qwen2.5-VL / Qwen3-VL / DeepEyes-7B), or 'base' (the embedded model before RL); "
+        "default: the embedded model",
     ),
 ]
 BackendOption = Annotated[

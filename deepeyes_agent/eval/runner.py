@@ -212,14 +212,16 @@ def summarise(records: list[dict], mode: Mode) -> dict:
             parsed=mean("parsed"), iou=mean("iou"), zoom_hit=mean("zoom_hit"), zoom_hit_tight=mean("zoom_hit_tight")
         )
         return summary
-    by_cat = defaultdict(list)
+    by_cat, tools_by_cat = defaultdict(list), defaultdict(list)
     for r in records:
         by_cat[r["category"]].append(r["correct"])
+        tools_by_cat[r["category"]].append(r["tool_calls"] > 0)
     with_box = [r for r in records if "iou" in r]
     summary.update(
         accuracy=mean("correct"),
         per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
         tool_call_rate=sum(1 for r in records if r["tool_calls"] > 0) / n,
+        tool_call_rate_per_category={c: sum(v) / len(v) for c, v in sorted(tools_by_cat.items())},
         mean_crops=mean("crops"),
         mean_turns=mean("turns"),
         format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,

@@ -11,7 +11,8 @@ from pathlib import Path
 from .processor import ImageOnlyQwenVLProcessor, load_processor
 from .tiny import TinyModelSpec, build_processor, build_tiny_model
 
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"  # after RL: it zooms
+BASE_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "base_model"  # before RL: never saw the chain
 AGENT_DEFAULTS_FILE = "deepeyes_agent.json"
 
 
@@ -37,13 +38,24 @@ def default_model_dir() -> Path:
     return build_folder_once(home_dir() / "models" / "tiny-random-v1", build_tiny_model)
 
 
+def base_model_dir() -> Path:
+    """The embedded model before RL: pretrained on zoom-world skills, never shown a question → zoom → answer
+    chain (what RL starts from to show tool use emerging)."""
+    if (BASE_MODEL_DIR / "config.json").exists():
+        return BASE_MODEL_DIR
+    return default_model_dir()
+
+
 def resolve_model_dir(model: str | Path | None) -> Path:
-    """``model`` as a model folder (``None``: the embedded default); a path that is not one is an
-    :class:`~deepeyes_agent.errors.InputError` naming it (hub names are not fetched: there is no hub here)."""
+    """``model`` as a model folder (``None``: the embedded default, ``"base"``: the embedded model before RL); a
+    path that is not one is an :class:`~deepeyes_agent.errors.InputError` naming it (hub names are not fetched:
+    there is no hub here)."""
     from ..errors import InputError
 
     if model is None:
         return default_model_dir()
+    if str(model) == "base" and not Path(model).exists():
+        return base_model_dir()
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():
         what = "no such folder" if not path.exists() else "not a model folder (no config.json)"

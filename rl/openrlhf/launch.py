@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.state import AgentConfig
-from deepeyes_agent.models import default_model_dir
+from deepeyes_agent.models import resolve_model_dir
 
 from ..config import TrainConfig
 from .command import ClusterConfig, launch_command, render
@@ -20,7 +20,7 @@ def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, 
     """Writes ``OUT/openrlhf/prompts.jsonl`` (or ``prompts.parquet``: a DeepEyes-47k parquet's usable rows, columns
     intact) and ``OUT/openrlhf/agent_settings.json``; returns the command."""
     folder = (cfg.out / "openrlhf").resolve()
-    model = (cfg.model or default_model_dir()).resolve()
+    model = resolve_model_dir(cfg.model).resolve()
     report = export_openrlhf(cfg.data, folder / "prompts.jsonl", seed=cfg.seed)
     dataset = report.path
     bad = [s for s in report.skipped if "no tool env" not in s["reason"]]  # rows DeepEyes trains without the tool
