@@ -26,7 +26,7 @@ def view_size_fn(image_processor):
 
 
 def probe_skills(
-    backend, n: int = 48, seed: int = 12345, max_tokens: int = 48, system_prompt: str | None = None, **task_kwargs
+    backend, n: int = 48, seed: int = 12345, max_tokens: int = 128, system_prompt: str | None = None, **task_kwargs
 ) -> dict:
     """Accuracy-style metrics per skill on ``n`` fresh samples each (same samples for a given seed)."""
     builder = PromptBuilder(backend.processor, *([system_prompt] if system_prompt else []))
