@@ -133,12 +133,16 @@ class ImageStore:
             raise ImageError(f"not an image reference: {ref!r}")
         return self.root / f"{digest}.png"
 
-    def put(self, img: Image.Image, *, durable: bool = True) -> str:
+    def put(self, img: Image.Image, *, durable: bool = True, derived_from: str | None = None) -> str:
         """Store ``img`` (kept as given: do not change it afterwards) and return its reference. ``durable=False``
         writes the PNG in a background thread: the reference is usable at once (from memory), the file follows —
-        for runs no checkpointer will resume (eval, RL), where the write would otherwise sit on every turn."""
+        for runs no checkpointer will resume (eval, RL), where the write would otherwise sit on every turn.
+
+        ``derived_from``: a description that determines the pixels — a crop is its original's reference and the
+        box (``"sha256:…/crop/x1,y1,x2,y2"``) — hashed instead of the pixels: the same crop of the same image gets
+        the same reference, without hashing megapixels (an 8K original's crops are tens of MB)."""
         img = load_image(img)
-        ref = image_ref(img)
+        ref = REF_PREFIX + hashlib.sha256(derived_from.encode()).hexdigest() if derived_from else image_ref(img)
         self._remember(ref, img)
         path = self._path(ref)
         if durable:

@@ -207,7 +207,11 @@ class _Nodes:
             else:
                 seg = ObservationSegment(
                     token_ids=self.builder.observation_ids(result.crop) if self.builder else [],
-                    image=self.store.put(result.crop, durable=self.durable),
+                    image=self.store.put(
+                        result.crop,
+                        durable=self.durable,
+                        derived_from=f"{traj.images[0]}/crop/{','.join(map(str, result.box_original))}",
+                    ),
                     box_model=list(result.box_model),
                     box_original=list(result.box_original),
                 )

@@ -19,7 +19,7 @@ class TrainConfig(RunConfig):
     # data and model
     data: Path = Field(description="training rows (zoom-world / V*-style JSONL)")
     out: Path = Field(description="run folder: metrics.jsonl, checkpoint/, curves.png")
-    model: str | None = Field(
+    model: str | Path | None = Field(
         None, description="local model folder, or 'base' (the embedded model before RL); default: the embedded model"
     )
     eval_data: Path | None = Field(None, description="held-out rows for accuracy / tool-use curves")
