@@ -74,6 +74,8 @@ def _cli_type(annotation) -> tuple[Any, bool]:
     inner, _ = _unwrap(annotation)
     if inner in _SIMPLE or typing.get_origin(inner) is Literal or (isinstance(inner, type) and issubclass(inner, Enum)):
         return inner, False
+    if typing.get_origin(inner) in (typing.Union, types.UnionType) and set(typing.get_args(inner)) <= {str, Path}:
+        return str, False  # a path or a name (e.g. --model base)
     return str, True
 
 
