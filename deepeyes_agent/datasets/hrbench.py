@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..eval.rows import EvalRow, RowError
+from ..images import ImageError
 from ..protocol import OPTION_LETTERS
 from .jsonl import check_options, letter_index
-from .sources import EncodedImage, ParquetCell, image_bytes
+from .sources import EncodedImage, parquet_rows
 
 COLUMNS = ("question", "answer", "A", "B", "image")
 
@@ -64,20 +65,11 @@ def read_tsv(path: Path, chunk_rows: int = 8) -> Iterator[EvalRow | tuple[int, s
 
 
 def read_parquet(path: Path, inline_images: bool, batch_rows: int = 8) -> Iterator[EvalRow | tuple[int, str]]:
-    """Rows of the parquet twin, read a batch at a time. ``inline_images``: each row holds its encoded image;
-    otherwise it points at its cell and the bytes are dropped with the batch."""
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(path)
-    line = 0
-    for batch in pf.iter_batches(batch_size=batch_rows):
-        for obj in batch.to_pylist():
-            line += 1
-            name = f"{path.name} row {line}"
-            try:
-                cell = obj.pop("image", None)
-                encoded = image_bytes(cell, 0, name)
-                image = EncodedImage(encoded, name) if inline_images else ParquetCell(path, line - 1, "image", 0, name)
-                yield _row(obj, line, image, len(cell) if isinstance(cell, (str, bytes)) else len(encoded))
-            except (RowError, ValueError, TypeError) as exc:
-                yield line, str(exc)
+    """Rows of the parquet twin, read a batch at a time (each row holds its encoded image, or points at it)."""
+    for line, obj, image, length in parquet_rows(path, "image", inline_images, batch_rows):
+        try:
+            if obj is None:
+                raise image
+            yield _row(obj, line, image, length)
+        except (RowError, ImageError, ValueError, TypeError) as exc:
+            yield line, str(exc)

@@ -85,3 +85,26 @@ def image_bytes(cell, index: int = 0, name: str = "image") -> bytes | str:
     if not isinstance(cell, (bytes, bytearray)) or not cell:
         raise ImageError(f"{name}: no image bytes in the cell")
     return bytes(cell)
+
+
+def parquet_rows(path: Path, column: str, inline_images: bool, batch_rows: int = 16):
+    """``(line, row without its image cell, image ref, encoded length)`` for every row of a parquet file, read a
+    batch at a time. ``inline_images``: the ref holds the encoded bytes (streaming); otherwise it points at the
+    cell. A row whose image cell is unusable yields ``(line, None, error, 0)``."""
+    import pyarrow.parquet as pq
+
+    from ..images import ImageError
+
+    line = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for obj in batch.to_pylist():
+            line += 1
+            name = f"{path.name} row {line}"
+            cell = obj.pop(column, None)
+            try:
+                encoded = image_bytes(cell, 0, name)
+            except ImageError as exc:
+                yield line, None, exc, 0
+                continue
+            ref = EncodedImage(encoded, name) if inline_images else ParquetCell(path, line - 1, column, 0, name)
+            yield line, obj, ref, len(cell) if isinstance(cell, (str, bytes)) else len(encoded)

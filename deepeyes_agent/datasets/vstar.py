@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..eval.rows import EvalRow, RowError
+from ..images import ImageError
 from .jsonl import check_options, letter_index
-from .sources import EncodedImage, ParquetCell, image_bytes
+from .sources import parquet_rows
 
 CATEGORIES = ("direct_attributes", "relative_position")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -97,32 +98,21 @@ def split_text(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def read_parquet(path: Path, inline_images: bool, batch_rows: int = 16) -> Iterator[EvalRow | tuple[int, str]]:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(path)
-    columns = [c for c in pf.schema_arrow.names if inline_images or c != "image"]
-    line = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-        for obj in batch.to_pylist():
-            line += 1
-            name = f"{path.name} row {line}"
-            try:
-                question, options = split_text(str(obj.get("text") or ""))
-                answer = letter_index(obj.get("label"), len(options))
-                check_options(options, answer)
-                image = (
-                    EncodedImage(image_bytes(obj["image"], 0, name), name)
-                    if inline_images
-                    else ParquetCell(path, line - 1, "image", 0, name)
-                )
-                yield EvalRow(
-                    id=str(obj.get("question_id", line)),
-                    line=line,
-                    image=image,
-                    question=question,
-                    options=options,
-                    answer_index=answer,
-                    category=str(obj.get("category") or "all"),
-                )
-            except (RowError, ValueError, TypeError, KeyError) as exc:
-                yield line, str(exc)
+    for line, obj, image, _ in parquet_rows(path, "image", inline_images, batch_rows):
+        try:
+            if obj is None:
+                raise image
+            question, options = split_text(str(obj.get("text") or ""))
+            answer = letter_index(obj.get("label"), len(options))
+            check_options(options, answer)
+            yield EvalRow(
+                id=str(obj.get("question_id", line)),
+                line=line,
+                image=image,
+                question=question,
+                options=options,
+                answer_index=answer,
+                category=str(obj.get("category") or "all"),
+            )
+        except (RowError, ImageError, ValueError, TypeError, KeyError) as exc:
+            yield line, str(exc)

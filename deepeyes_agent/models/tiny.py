@@ -71,50 +71,58 @@ def build_processor(spec: TinyModelSpec) -> ImageOnlyQwenVLProcessor:
     )
 
 
-def tiny_qwen3_config(spec: TinyModelSpec, tokenizer) -> Qwen3VLConfig:
-    """Qwen3-VL: an explicit ``head_dim``, interleaved mRoPE sections summing to head_dim / 2, deepstack layers
-    inside the vision depth, and a square grid of learned position embeddings."""
-    head_dim = spec.hidden_size // spec.num_heads
+def _mrope(spec: TinyModelSpec, head_dim: int) -> list[int]:
+    """mRoPE (t, h, w) frequency pairs summing to head_dim / 2 (Qwen's ratio 2:3:3 unless the spec says)."""
     half = head_dim // 2
     hw = half * 3 // 8
     mrope = list(spec.mrope_section or [half - 2 * hw, hw, hw])
     if sum(mrope) != half or len(mrope) != 3:
         raise ValueError(f"mrope_section {mrope} must be three numbers summing to head_dim / 2 = {half}")
+    return mrope
+
+
+def _text_config(spec: TinyModelSpec, tokenizer, **rope_extra) -> dict:
     ids = tokenizer.convert_tokens_to_ids
-    side = int(math.ceil(math.sqrt(spec.max_pixels)) / spec.patch_size) + 1
-    return Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=spec.hidden_size,
-            intermediate_size=spec.intermediate_size,
-            num_hidden_layers=spec.num_layers,
-            num_attention_heads=spec.num_heads,
-            num_key_value_heads=spec.num_kv_heads,
-            head_dim=head_dim,
-            max_position_embeddings=spec.max_position_embeddings,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": spec.rope_theta,
-                "mrope_section": mrope,
-                "mrope_interleaved": True,
-            },
-            bos_token_id=ids("<|endoftext|>"),
-            eos_token_id=ids("<|im_end|>"),
-            pad_token_id=ids("<|endoftext|>"),
-            tie_word_embeddings=True,
-        ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            hidden_size=spec.vision_hidden,
-            intermediate_size=spec.vision_intermediate,
-            num_heads=spec.vision_heads,
-            out_hidden_size=spec.hidden_size,
-            patch_size=spec.patch_size,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            num_position_embeddings=side * side,
-            deepstack_visual_indexes=list(range(min(spec.vision_depth, spec.num_layers, 3)))[-2:],
-        ),
+    head_dim = spec.hidden_size // spec.num_heads
+    rope = {
+        "rope_type": "default",
+        "rope_theta": spec.rope_theta,
+        "mrope_section": _mrope(spec, head_dim),
+        **rope_extra,
+    }
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        num_key_value_heads=spec.num_kv_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        rope_parameters=rope,
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=ids("<|im_end|>"),
+        pad_token_id=ids("<|endoftext|>"),
+        tie_word_embeddings=True,
+    )
+
+
+def _vision_config(spec: TinyModelSpec, **family) -> dict:
+    return dict(
+        depth=spec.vision_depth,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=spec.vision_intermediate,
+        num_heads=spec.vision_heads,
+        out_hidden_size=spec.hidden_size,
+        patch_size=spec.patch_size,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        **family,
+    )
+
+
+def _special_ids(tokenizer) -> dict:
+    ids = tokenizer.convert_tokens_to_ids
+    return dict(
         image_token_id=ids("<|image_pad|>"),
         video_token_id=ids("<|video_pad|>"),
         vision_start_token_id=ids("<|vision_start|>"),
@@ -124,45 +132,27 @@ def tiny_qwen3_config(spec: TinyModelSpec, tokenizer) -> Qwen3VLConfig:
 
 
 def tiny_config(spec: TinyModelSpec, tokenizer) -> Qwen2_5_VLConfig:
-    head_dim = spec.hidden_size // spec.num_heads
-    half = head_dim // 2  # mrope_section (t, h, w) must sum to head_dim / 2; Qwen's ratio is 2:3:3
-    hw = half * 3 // 8
-    mrope = list(spec.mrope_section or [half - 2 * hw, hw, hw])
-    if sum(mrope) != half or len(mrope) != 3:
-        raise ValueError(f"mrope_section {mrope} must be three numbers summing to head_dim / 2 = {half}")
-    ids = tokenizer.convert_tokens_to_ids
     return Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=spec.hidden_size,
-            intermediate_size=spec.intermediate_size,
-            num_hidden_layers=spec.num_layers,
-            num_attention_heads=spec.num_heads,
-            num_key_value_heads=spec.num_kv_heads,
-            max_position_embeddings=spec.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope},
-            bos_token_id=ids("<|endoftext|>"),
-            eos_token_id=ids("<|im_end|>"),
-            pad_token_id=ids("<|endoftext|>"),
-            tie_word_embeddings=True,
+        text_config=_text_config(spec, tokenizer),
+        vision_config=_vision_config(spec, fullatt_block_indexes=[spec.vision_depth - 1], window_size=112),
+        **_special_ids(tokenizer),
+    )
+
+
+def tiny_qwen3_config(spec: TinyModelSpec, tokenizer) -> Qwen3VLConfig:
+    """Qwen3-VL: an explicit ``head_dim``, interleaved mRoPE sections, deepstack layers inside the vision depth,
+    and a square grid of learned position embeddings."""
+    side = int(math.ceil(math.sqrt(spec.max_pixels)) / spec.patch_size) + 1
+    text = _text_config(spec, tokenizer, mrope_interleaved=True)
+    text["head_dim"] = spec.hidden_size // spec.num_heads
+    return Qwen3VLConfig(
+        text_config=text,
+        vision_config=_vision_config(
+            spec,
+            num_position_embeddings=side * side,
+            deepstack_visual_indexes=list(range(min(spec.vision_depth, spec.num_layers, 3)))[-2:],
         ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            hidden_size=spec.vision_hidden,
-            intermediate_size=spec.vision_intermediate,
-            num_heads=spec.vision_heads,
-            out_hidden_size=spec.hidden_size,
-            fullatt_block_indexes=[spec.vision_depth - 1],
-            window_size=112,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
-        image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=True,
+        **_special_ids(tokenizer),
     )
 
 

@@ -49,9 +49,7 @@ PRETOKENIZE_REGEX = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-# Qwen3-VL's template renders the same turns, but adds no default system message (and numbers nothing).
-QWEN3_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
+_TURNS = (
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for content in message['content'] %}"
@@ -62,19 +60,14 @@ QWEN3_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Qwen2-VL's: a default system message when the chat has none
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    + _TURNS
 )
+# Qwen3-VL's renders the same turns, with no default system message
+QWEN3_CHAT_TEMPLATE = "{% for message in messages %}" + _TURNS
 
 _WORDS = (
     "the a an of in on at to is are was what which where who how why color colour shape object sign "

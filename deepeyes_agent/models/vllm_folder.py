@@ -48,40 +48,26 @@ def _fingerprint(model_dir: Path) -> str:
 def _write_stock_folder(src: Path, dst: Path) -> None:
     """The family's stock processor (Qwen2.5-VL's, or Qwen3-VL's for a ``qwen3_vl`` config) with a video half
     matching the image processor's patches."""
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLVideoProcessor  # the video half needs torchvision
-
     from .processor import load_processor
 
     own = load_processor(src)
     ip = own.image_processor
     if json.loads((src / "config.json").read_text()).get("model_type", "").startswith("qwen3"):
-        from transformers import Qwen3VLProcessor
-        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
-
-        video = Qwen3VLVideoProcessor(
-            patch_size=ip.patch_size,
-            merge_size=ip.merge_size,
-            temporal_patch_size=ip.temporal_patch_size,
-            image_mean=ip.image_mean,
-            image_std=ip.image_std,
-        )
-        stock = Qwen3VLProcessor(
-            image_processor=ip, tokenizer=own.tokenizer, video_processor=video, chat_template=own.chat_template
-        )
-        stock.save_pretrained(dst)
-        _link_rest(src, dst)
-        return
-    video = Qwen2VLVideoProcessor(
+        from transformers import Qwen3VLProcessor as Processor
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor as Video
+    else:  # the video half needs torchvision
+        from transformers import Qwen2_5_VLProcessor as Processor
+        from transformers import Qwen2VLVideoProcessor as Video
+    video = Video(
         patch_size=ip.patch_size,
         merge_size=ip.merge_size,
         temporal_patch_size=ip.temporal_patch_size,
         image_mean=ip.image_mean,
         image_std=ip.image_std,
     )
-    stock = Qwen2_5_VLProcessor(
+    Processor(
         image_processor=ip, tokenizer=own.tokenizer, video_processor=video, chat_template=own.chat_template
-    )
-    stock.save_pretrained(dst)
+    ).save_pretrained(dst)
     _link_rest(src, dst)
 
 
