@@ -93,3 +93,13 @@ def test_stock_qwen_layout_loads_without_torchvision(tiny_dir, tmp_path):
 def test_small_max_pixels():
     proc = build_processor(TinyModelSpec(max_pixels=224 * 224))
     assert proc.image_processor.get_number_of_image_patches(1500, 2000, {}) // 4 <= 64
+
+
+def test_both_embedded_models_ship_and_stay_small():
+    """The shipped model (after RL) is the default; the base model (before RL) is --model base; together ≤ 30 MB."""
+    from deepeyes_agent.models import BASE_MODEL_DIR, SHIPPED_MODEL_DIR, default_model_dir, resolve_model_dir
+
+    assert default_model_dir() == SHIPPED_MODEL_DIR and resolve_model_dir(None) == SHIPPED_MODEL_DIR
+    assert resolve_model_dir("base") == BASE_MODEL_DIR and (BASE_MODEL_DIR / "model.safetensors").exists()
+    size = sum(p.stat().st_size for d in (SHIPPED_MODEL_DIR, BASE_MODEL_DIR) for p in d.iterdir())
+    assert size <= 30 * 1024**2, f"{size / 1024**2:.1f} MB"
