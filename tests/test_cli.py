@@ -77,3 +77,21 @@ def test_example_ask_runs_on_the_default_model(tmp_path):
 def test_example_workflow_runs_on_the_default_model(tmp_path):
     stdout = _run_example("embed_in_workflow.py", tmp_path)
     assert "[visual_agent] policy" in stdout and "report: Text agent" in stdout
+
+
+def test_train_help_shows_every_config_field_once_with_its_description():
+    """The command line is generated from TrainConfig: one flag per field (nested ones prefixed), described once."""
+    import re
+
+    from deepeyes_agent.cli.options import config_parameters
+    from deepeyes_agent.rl.config import TrainConfig
+
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"})
+    assert result.exit_code == 0
+    flags = re.findall(r"--[a-z][a-z0-9-]+", result.output)
+    for path, param, _ in config_parameters(TrainConfig):
+        flag = "--" + param.name.replace("_", "-")
+        assert flags.count(flag) == 1, flag
+        field = TrainConfig.model_fields[path[0]]
+        description = field.description if len(path) == 1 else field.annotation.model_fields[path[1]].description
+        assert description and description.split(" (")[0][:30] in " ".join(result.output.split()), flag
