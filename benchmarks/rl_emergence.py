@@ -77,7 +77,7 @@ def summary_row(name: str, run: Path) -> dict:
     rows = metrics(run)
     evals = [r for r in rows if "eval/accuracy" in r]
     before, after = evals[0], evals[-1]
-    cats = sorted(k.split("/", 1)[1] for k in after if k.startswith("eval/tool_call_rate/"))
+    cats = sorted(k[len("eval/tool_call_rate/") :] for k in after if k.startswith("eval/tool_call_rate/"))
     out = {
         "run": name,
         "before": before["eval/accuracy"],
