@@ -170,7 +170,8 @@ def _unshared(state_dict: dict) -> dict:
 
 def sampling_fields(s: SamplingParams) -> dict:
     """This library's sampling parameters as vLLM ``SamplingParams`` fields (JSON-safe: the server backend
-    sends them as they are), asking for the sampled token's logprob at each step (``logprobs: 0``)."""
+    sends them as they are), asking for the sampled token's logprob at each step (``logprobs: 0``) and for the
+    text of every sampled token, the stop token included, as the other backends decode it."""
     out = {
         "max_tokens": s.max_tokens,
         "temperature": s.temperature,
@@ -178,6 +179,7 @@ def sampling_fields(s: SamplingParams) -> dict:
         "top_k": s.top_k,
         "logprobs": 0,
         "skip_special_tokens": False,
+        "include_stop_str_in_output": True,
     }
     if s.seed is not None:
         out["seed"] = s.seed
