@@ -72,6 +72,13 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def available_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
 def build_checkpoint(folder: Path, min_pixels: int, max_pixels: int) -> float:
     """The 3B architecture with random bf16 weights and the tiny-model kit's tokenizer, whose special tokens are
     placed at Qwen's ids so the config's token ids hold. Returns the weights' size in GB."""
@@ -194,7 +201,7 @@ def main() -> None:
             model = backend.model
             model.gradient_checkpointing_enable()
             model.train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)  # its state is allocated at the first step
             batch = collate_trajectories(
                 trajs,
                 [[store.get(r) for r in t.images] for t in trajs],
@@ -208,8 +215,19 @@ def main() -> None:
                 logp, batch.old_logprobs, torch.tensor([1.0, -1.0]), batch.action_mask, GRPOConfig()
             ).loss
             loss.backward()
-            optimizer.step()
-            return {"sequence_tokens": int(batch.input_ids.shape[1]), "loss": float(loss)}
+            result = {"sequence_tokens": int(batch.input_ids.shape[1]), "loss": float(loss)}
+            # AdamW keeps two moments per parameter (2 × the weights again, in their dtype): take the step only if
+            # they fit in what this machine has left, and say so otherwise (the gradient is still computed).
+            state_bytes = 2 * sum(p.numel() * p.element_size() for p in model.parameters())
+            if state_bytes < 0.9 * available_bytes():
+                optimizer.step()
+                result["optimizer"] = "AdamW step taken"
+            else:
+                result["optimizer"] = (
+                    f"AdamW step skipped: its state ({state_bytes / 1024**3:.1f} GB) exceeds the memory available "
+                    f"({available_bytes() / 1024**3:.1f} GB) after weights and gradients"
+                )
+            return result
 
         phase("GRPO step (2 episodes)", grpo_step)
     report["peak_rss_over_weights"] = round(peak_rss_gb() / report["weights_gb"], 2)

@@ -31,8 +31,10 @@ VARIANTS = {
 
 
 def metrics(run: Path) -> list[dict]:
+    """One row per step; a resumed run re-does the steps after its last checkpoint, and the later row counts."""
     path = run / "metrics.jsonl"
-    return [json.loads(t) for t in path.read_text().splitlines()] if path.exists() else []
+    rows = [json.loads(t) for t in path.read_text().splitlines()] if path.exists() else []
+    return sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])
 
 
 def finished(run: Path, steps: int) -> bool:
@@ -111,6 +113,33 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+WINDOWS = [(1, 10), (11, 20), (21, 30), (31, 60), (61, 80)]
+DYNAMICS = [
+    ("tool_calls_per_episode", "tool calls / episode", "{:.2f}"),
+    ("crops_per_episode", "crops / episode", "{:.2f}"),
+    ("tool_call_rate/attribute", "attribute: zoomed", "{:.0%}"),
+    ("tool_call_rate/relative_position", "relative: zoomed", "{:.0%}"),
+    ("crop_iou", "crop IoU", "{:.3f}"),
+    ("crop_holds_target", "crops holding the sign", "{:.0%}"),
+    ("response_length", "response tokens", "{:.0f}"),
+    ("reward/accuracy", "accuracy (sampled)", "{:.0%}"),
+]
+
+
+def dynamics(runs: list[Path]) -> str:
+    """Means over step windows of the sampled per-step metrics, pooled over ``runs``: the three stages."""
+    head = "| steps | " + " | ".join(label for _, label, _ in DYNAMICS) + " |"
+    lines = [head, "|" + "---|" * (len(DYNAMICS) + 1)]
+    rows = [r for run in runs for r in metrics(run)]
+    for lo, hi in WINDOWS:
+        cells = []
+        for key, _, fmt in DYNAMICS:
+            vals = [r[key] for r in rows if lo <= r["step"] <= hi and r.get(key) is not None]
+            cells.append(fmt.format(sum(vals) / len(vals)).replace("%", " %") if vals else "—")
+        lines.append(f"| {lo}–{hi} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(runs: dict[str, Path], path: Path, title: str) -> None:
     import matplotlib
 
@@ -176,6 +205,8 @@ def main() -> None:
         time.sleep(5)
     seeds = [summary_row(name, run) for name, run, _, v in jobs if v == "conditional" and metrics(run)]
     text = "### Tool use emerging, seed by seed\n\n" + table(seeds)
+    conditional = [run for _, run, _, v in jobs if v == "conditional" and metrics(run)]
+    text += f"\n\n### Dynamics (sampled, pooled over {len(conditional)} seeds)\n\n" + dynamics(conditional)
     plot(
         {name: run for name, run, _, v in jobs if v == "conditional"},
         ROOT / "docs" / "rl_emergence.png",
@@ -184,6 +215,9 @@ def main() -> None:
     if args.ablation:
         ablation = [summary_row(name, run) for name, run, s, v in jobs if s == args.seeds[0]]
         text += "\n\n### Reward ablation (same seed)\n\n" + table(ablation)
+        for name, run, s, _ in jobs:
+            if s == args.seeds[0] and metrics(run):
+                text += f"\n\nDynamics, {name}:\n\n" + dynamics([run])
         plot(
             {v: run for _, run, s, v in jobs if s == args.seeds[0]},
             ROOT / "docs" / "rl_ablation.png",

@@ -17,7 +17,9 @@ class TrainConfig(RunConfig):
     """An RL run: GRPO on trajectories of the agent graph with the DeepEyes reward."""
 
     # data and model
-    data: Path = Field(description="training rows (zoom-world / V*-style JSONL)")
+    data: Path = Field(
+        description="training rows: zoom-world / V*-style JSONL, or a DeepEyes-47k parquet as distributed"
+    )
     out: Path = Field(description="run folder: metrics.jsonl, checkpoint/, curves.png")
     model: str | Path | None = Field(
         None, description="local model folder, or 'base' (the embedded model before RL); default: the embedded model"

@@ -36,9 +36,11 @@ def openrlhf_train(
 @group.command(name="export")
 def export(
     data: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL"
+        ...,
+        exists=True,
+        help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL, a V* folder, or a DeepEyes-47k parquet",
     ),
-    out: Path = typer.Argument(..., help="OpenRLHF prompt JSONL to write"),
+    out: Path = typer.Argument(..., help="OpenRLHF prompt JSONL to write (a parquet in: .parquet, columns intact)"),
     order: Literal["shuffle", "cycle", "fixed"] = typer.Option("shuffle", help="option order (fixed: as stored)"),
     seed: int = typer.Option(0, help="seeds the option order"),
 ) -> None:
