@@ -8,10 +8,10 @@ the file, and ``None`` means "not given".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -48,3 +48,16 @@ class RunConfig(BaseModel):
             if path
             else cls.model_validate({k: v for k, v in overrides.items() if v is not None})
         )
+
+
+class JudgedRunConfig(RunConfig):
+    """A run whose answers are judged: eval, select and train share these settings."""
+
+    judge: Literal["option", "exact", "llm"] = Field(
+        "option",
+        description="option: DeepEyes' V* rules (letter, 'A. text', the option's words, a sentence naming one) and "
+        "normalised exact match for free-form rows · exact: normalised string · llm: an OpenAI-compatible endpoint "
+        "(judge_url)",
+    )
+    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1); key from DEEPEYES_JUDGE_API_KEY")
+    judge_model: str = Field("judge", description="the LLM judge's model name")

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from deepeyes_agent.configs import RunConfig
+from deepeyes_agent.configs import JudgedRunConfig
 
 from .grpo import GRPOConfig
 from .reward import RewardConfig
 
 
-class TrainConfig(RunConfig):
+class TrainConfig(JudgedRunConfig):
     """An RL run: GRPO on trajectories of the agent graph with the DeepEyes reward."""
 
     # data and model
@@ -52,13 +52,6 @@ class TrainConfig(RunConfig):
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     # reward
     reward: RewardConfig = Field(default_factory=RewardConfig)
-    judge: Literal["option", "exact", "llm"] = Field(
-        "option",
-        description="option: letter / option text · exact: normalised string · llm: an OpenAI-compatible "
-        "endpoint (key from DEEPEYES_JUDGE_API_KEY)",
-    )
-    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1)")
-    judge_model: str = Field("judge", description="the LLM judge's model name")
     # bookkeeping
     save_every: int = Field(10, ge=1, description="steps between checkpoints")
     seed: int = Field(0, description="seeds prompt order, option shuffles and sampling")

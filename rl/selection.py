@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 
-from deepeyes_agent.configs import RunConfig
+from deepeyes_agent.configs import JudgedRunConfig
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 
 
-class SelectConfig(RunConfig):
+class SelectConfig(JudgedRunConfig):
     """Tool-use-oriented data selection: k answers per row without the tool and k from the ground-truth crop."""
 
     data: Path = Field(description="candidate rows (with ground-truth boxes for the crop test)")
@@ -31,11 +30,6 @@ class SelectConfig(RunConfig):
     max_accuracy: float = Field(1.0, description="... and rows it always gets right")
     min_benefit: float = Field(0.25, description="keep when the crop raises accuracy by at least this much")
     seed: int = Field(0, description="seeds sampling")
-    judge: Literal["option", "exact", "llm"] = Field(
-        "option", description="how answers are graded (free-form rows: exact or llm; see eval's --judge)"
-    )
-    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1)")
-    judge_model: str = Field("judge", description="the LLM judge's model name")
     concurrency: int = Field(16, ge=1, description="episodes in flight at once")
 
 

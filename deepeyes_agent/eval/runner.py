@@ -19,7 +19,7 @@ from pydantic import Field
 
 from ..answer_match import chosen_option
 from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
-from ..configs import RunConfig
+from ..configs import JudgedRunConfig
 from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
 from ..trajectory import Trajectory
@@ -30,7 +30,7 @@ from .rows import EvalRow, RowError, order_options, truth_of
 Mode = Literal["tool", "direct", "oracle", "ground"]
 
 
-class EvalConfig(RunConfig):
+class EvalConfig(JudgedRunConfig):
     """An evaluation: every row through the agent graph (or one of the control modes), judged and summarised."""
 
     data: Path = Field(
@@ -56,13 +56,6 @@ class EvalConfig(RunConfig):
     max_turns: int = Field(5, ge=1, description="model turns per episode (DeepEyes: 5)")
     max_new_tokens: int = Field(128, ge=1, description="tokens per model turn")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy (DeepEyes' eval)")
-    judge: Literal["option", "exact", "llm"] = Field(
-        "option",
-        description="option: DeepEyes' V* rules (letter, 'A. text', the option's words, a sentence naming one) and "
-        "normalised exact match for free-form rows · exact · llm: an OpenAI-compatible endpoint (judge_url)",
-    )
-    judge_url: str | None = Field(None, description="the LLM judge's base URL (…/v1); key from DEEPEYES_JUDGE_API_KEY")
-    judge_model: str = Field("judge", description="the LLM judge's model name")
     oracle_margin: float = Field(1.5, description="oracle crop: the ground-truth box grown by this factor")
     strict: bool = Field(False, description="stop at the first bad row instead of skipping it")
     resume: bool = Field(False, description="keep the finished rows of OUT/rows.jsonl and run only the rest")
