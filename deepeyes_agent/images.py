@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from .errors import InputError
 
 REF_PREFIX = "sha256:"
+ORIENTATION = 0x0112  # the EXIF orientation tag
 
 
 def png_base64(img: Image.Image, compress_level: int = 6) -> str:
@@ -55,7 +56,11 @@ def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = N
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             img.seek(0)  # animated images: the first frame
             img.load()
-        img = ImageOps.exif_transpose(img)
+        # exif_transpose returns a copy even when there is nothing to turn: on an 8K original that is a second
+        # 95 MB buffer per episode at load. Only an image that carries a rotation is transposed (a new image, so
+        # a caller's in-memory image is never modified).
+        if img.getexif().get(ORIENTATION, 1) != 1:
+            img = ImageOps.exif_transpose(img)
         if img.mode != "RGB":
             img = _to_rgb(img)
     except Image.DecompressionBombError as exc:

@@ -26,6 +26,12 @@ def _png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _text_chunk() -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "made by a camera")
+    return info
+
+
 def _truncated_png(size=(400, 300)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, "red").save(buf, format="PNG")
@@ -88,6 +94,25 @@ def test_exif_orientation_is_applied_before_boxes(tmp_path):
     path = tmp_path / "rotated.jpg"
     img.save(path, exif=exif)
     assert load_image(path).size == (100, 300)
+
+
+def test_an_unrotated_image_is_not_copied_at_load(tmp_path, monkeypatch):
+    """An 8K original is 127 MB in Pillow (4 bytes a pixel): decoded once, not copied again by exif_transpose
+    (which copies even when there is nothing to turn) — only an image that carries a rotation is transposed."""
+    from PIL import ImageOps
+
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(path, pnginfo=_text_chunk())
+    real = ImageOps.exif_transpose
+    monkeypatch.setattr(ImageOps, "exif_transpose", lambda *a, **k: pytest.fail("copied an unrotated image"))
+    assert load_image(path).size == (64, 48)
+    monkeypatch.setattr(ImageOps, "exif_transpose", real)
+    rotated = Image.new("RGB", (64, 48))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated.info["exif"] = exif.tobytes()
+    turned = load_image(rotated)
+    assert turned.size == (48, 64) and rotated.size == (64, 48)  # a caller's image is never modified
 
 
 def test_animated_gif_gives_the_first_frame(tmp_path):
