@@ -157,6 +157,10 @@ def main() -> None:
                         "growth_per_episode_vs_original": round(
                             (rss_end - rss_base) / args.concurrency / decoded_mb, 2
                         ),
+                        # the store's memory cache is a fixed budget (cache_bytes), not per episode
+                        "growth_per_episode_vs_original_less_store_cache": round(
+                            (rss_end - rss_base - store._cached / 2**20) / args.concurrency / decoded_mb, 2
+                        ),
                     }
                     if decoded_mb
                     else {}
