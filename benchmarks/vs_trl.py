@@ -44,6 +44,7 @@ def settings(args) -> dict:
 
 
 def run_ours(data: Path, args, seed: int) -> dict:
+    from deepeyes_agent.backends import TransformersBackend
     from deepeyes_agent.rl.config import TrainConfig
     from deepeyes_agent.rl.trainer import LocalTrainer
 
@@ -64,21 +65,20 @@ def run_ours(data: Path, args, seed: int) -> dict:
         save_every=10**6,
         reward={"tool_weight": 0.0},
     )
-    trainer = LocalTrainer(cfg)
-    gen_tok = gen_s = train_tok = train_s = 0.0
-    steps = []
+    # TRL generates a step's prompts × group completions in one generate call; the backend here batches up to
+    # max_batch_size in-flight requests (16 by default), so give it the same batch
+    backend = TransformersBackend.from_pretrained(default_model_dir(), max_batch_size=args.group * args.prompts)
+    trainer = LocalTrainer(cfg, backend=backend)
+    timing = new_timing()
+    time_generate(backend.model, timing, backend.processor.tokenizer)
+    trained = 0
     for step in range(args.steps):
         record = trainer.train_step(step)
-        gen_s += record["rollout_s"]
-        gen_tok += record["response_length"] * args.group * args.prompts
-        train_s += record["step_s"] - record["rollout_s"]
-        train_tok += record["trained_tokens"]
-        steps.append(record["step_s"])
-    return {
-        "generation_tokens_per_s": gen_tok / gen_s,
-        "training_tokens_per_s": train_tok / max(train_s, 1e-9),
-        "seconds_per_step": statistics.median(steps),
-    }
+        timing["rollout_s"] += record["rollout_s"]
+        timing["steps"].append(record["step_s"])
+        trained += record["trained_tokens"]
+    timing["train_tok"] = trained  # the tokens of the sequences trained on (prompt, images, completion)
+    return summary(timing)
 
 
 def run_trl(data: Path, args, seed: int) -> dict:
@@ -128,29 +128,8 @@ def run_trl(data: Path, args, seed: int) -> dict:
         return out
 
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
-    timing = {"gen_s": 0.0, "gen_tok": 0, "steps": [], "train_tok": 0}
-    real_generate = model.generate
-
-    def timed_generate(*a, **k):
-        t = time.perf_counter()
-        out = real_generate(*a, **k)
-        timing["gen_s"] += time.perf_counter() - t
-        prompt_len = (k.get("input_ids") if k.get("input_ids") is not None else a[0]).shape[1]
-        completion = out[:, prompt_len:] if not hasattr(out, "sequences") else out.sequences[:, prompt_len:]
-        eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        timing["gen_tok"] += int(
-            sum(
-                int((row != processor.tokenizer.pad_token_id).cumprod(0).sum())
-                if eos not in row
-                else int((row == eos).nonzero()[0]) + 1
-                for row in completion
-            )
-        )
-        sequences = out.sequences if hasattr(out, "sequences") else out
-        timing["train_tok"] += int((sequences != processor.tokenizer.pad_token_id).sum())
-        return out
-
-    model.generate = timed_generate
+    timing = new_timing()
+    time_generate(model, timing, processor.tokenizer)
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, *_a, **_k):
@@ -200,11 +179,51 @@ def run_trl(data: Path, args, seed: int) -> dict:
         processing_class=processor,
         callbacks=[StepTimer()],
     )
+    real_rollout = trainer._generate_and_score_completions  # TRL's rollout phase: prompts, generate, rewards
+
+    def timed_rollout(*a, **k):
+        t = time.perf_counter()
+        out = real_rollout(*a, **k)
+        timing["rollout_s"] += time.perf_counter() - t
+        return out
+
+    trainer._generate_and_score_completions = timed_rollout
     trainer.train()
-    total = sum(timing["steps"])
-    train_s = total - timing["gen_s"]
+    return summary(timing)
+
+
+def new_timing() -> dict:
+    return {"gen_s": 0.0, "gen_tok": 0, "rollout_s": 0.0, "steps": [], "train_tok": 0}
+
+
+def time_generate(model, timing: dict, tokenizer) -> None:
+    """Wrap ``model.generate`` (both trainers call it): its seconds and the completion tokens it produced (up to and
+    including the first <|im_end|>), and every non-pad token of the sequences that are then trained on."""
+    real_generate = model.generate
+    eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id
+
+    def timed_generate(*a, **k):
+        t = time.perf_counter()
+        out = real_generate(*a, **k)
+        timing["gen_s"] += time.perf_counter() - t
+        prompt_len = (k.get("input_ids") if k.get("input_ids") is not None else a[0]).shape[1]
+        sequences = out.sequences if hasattr(out, "sequences") else out
+        for row in sequences[:, prompt_len:]:
+            ends = (row == eos).nonzero()
+            timing["gen_tok"] += int(ends[0]) + 1 if len(ends) else int((row != pad).sum())
+        timing["train_tok"] += int((sequences != pad).sum())
+        return out
+
+    model.generate = timed_generate
+
+
+def summary(timing: dict) -> dict:
+    """Generation: tokens per second of ``model.generate``; rollout: the same tokens per second of the whole rollout
+    phase (prompts, images, generate, rewards); training: trained tokens per second of the rest of the step."""
+    train_s = sum(timing["steps"]) - timing["rollout_s"]
     return {
         "generation_tokens_per_s": timing["gen_tok"] / timing["gen_s"],
+        "rollout_tokens_per_s": timing["gen_tok"] / timing["rollout_s"],
         "training_tokens_per_s": timing["train_tok"] / max(train_s, 1e-9),
         "seconds_per_step": statistics.median(timing["steps"]),
     }
