@@ -215,7 +215,7 @@ def main() -> None:
                 logp, batch.old_logprobs, torch.tensor([1.0, -1.0]), batch.action_mask, GRPOConfig()
             ).loss
             loss.backward()
-            result = {"sequence_tokens": int(batch.input_ids.shape[1]), "loss": float(loss)}
+            result = {"sequence_tokens": int(batch.input_ids.shape[1]), "loss": loss.item()}
             # AdamW keeps two moments per parameter (2 × the weights again, in their dtype): take the step only if
             # they fit in what this machine has left, and say so otherwise (the gradient is still computed).
             state_bytes = 2 * sum(p.numel() * p.element_size() for p in model.parameters())
