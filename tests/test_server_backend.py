@@ -43,6 +43,7 @@ def test_payload_sends_one_pad_per_image_the_image_losslessly_and_asks_for_logpr
         "top_k": -1,
         "logprobs": 0,
         "skip_special_tokens": False,
+        "include_stop_str_in_output": True,  # the text ends as the token ids do, as transformers decodes it
         "seed": 7,
     }
     assert body["return_token_ids"] is True and body["model"] == "deepeyes"
