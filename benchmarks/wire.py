@@ -1,6 +1,7 @@
 """Images on the wire to a vLLM server: bytes per request and the client's CPU time to encode, for an 8K original,
 before (the original as PNG, what the server backend sent) and after (the model's view, resized by the served
-processor's own resize, in each lossless encoding). The pixels the server computes are identical either way
+processor's own resize, in each lossless encoding, each checked to decode to the view's exact pixels). The server
+backend sends lossless WebP. The pixels the server computes are identical either way
 (tests/test_server_backend.py, tests/test_vllm.py).
 
     python benchmarks/wire.py --max-pixels 12845056     # Qwen2.5-VL's default view (12.8 MP)
@@ -10,6 +11,8 @@ processor's own resize, in each lossless encoding). The pixels the server comput
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
 import random
@@ -64,6 +67,8 @@ def main() -> None:
         ("WebP lossless", "webp", 0),
     ):
         t, url = timed(lambda fmt=fmt, level=level: encode(view, fmt, level), args.repeats)
+        sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+        assert np.array_equal(np.asarray(sent), np.asarray(view)), f"{name} changed pixels"  # lossless, checked
         rows[f"after: view {view.width}×{view.height}, {name}"] = (t_view + t, len(url))
     base_t, base_b = rows["before: original, PNG level 1"]
     print(f"8K original 7680×4320 → view {view.width}×{view.height} (max_pixels {args.max_pixels or 'embedded'})")

@@ -52,7 +52,8 @@ def _pixel_bounds(image_processor) -> SizeDict:
 
 
 def encode(img: Image.Image, fmt: str = "png", level: int = 1) -> str:
-    """A lossless data URL: PNG at ``level`` (1: fast; 6: smaller) or lossless WebP."""
+    """A lossless data URL: PNG at ``level`` (1: fast; 6: smaller) or lossless WebP at its fastest effort (every
+    pixel kept: an RGB image has no transparent pixels whose colour WebP could drop)."""
     buf = io.BytesIO()
     if fmt == "webp":
         img.save(buf, format="WEBP", lossless=True, quality=0, method=0)
