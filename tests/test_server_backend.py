@@ -103,3 +103,21 @@ def test_the_view_sent_gives_the_server_the_pixels_of_the_original(request_and_c
     a, b = ip(images=[original], return_tensors="pt"), ip(images=[sent], return_tensors="pt")
     assert torch.equal(a["image_grid_thw"], b["image_grid_thw"]) and torch.equal(a["pixel_values"], b["pixel_values"])
     assert sent.width * sent.height <= max(original.width * original.height, 448 * 448)
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (640, 480), (4000, 1000)])
+def test_a_view_the_server_would_resize_again_is_not_sent(size):
+    """The embedded model's processor has min_pixels == max_pixels: a 16:9 view rounded down under max_pixels would be
+    scaled up again by the server (other pixels, more image tokens), so the original goes instead. Whatever is
+    sent, the server's processor computes the pixels and the grid of the original."""
+    import numpy as np
+    import torch
+
+    from deepeyes_agent.backends.wire import view_image
+    from deepeyes_agent.models import default_model_dir, load_processor
+
+    ip = load_processor(default_model_dir()).image_processor
+    original = Image.fromarray(np.random.default_rng(2).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    sent = view_image(original, ip)
+    a, b = ip(images=[original], return_tensors="pt"), ip(images=[sent], return_tensors="pt")
+    assert torch.equal(a["image_grid_thw"], b["image_grid_thw"]) and torch.equal(a["pixel_values"], b["pixel_values"])

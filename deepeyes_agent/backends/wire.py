@@ -20,9 +20,19 @@ from ..zoom import ViewGeometry
 
 
 def view_image(img: Image.Image, image_processor) -> Image.Image:
-    """``img`` as the model's view: resized by ``image_processor``'s own resize (unchanged when already there)."""
+    """``img`` as the model's view: resized by ``image_processor``'s own resize (unchanged when already there).
+
+    Only when the view is a fixed point of that resize — the server, resizing it again, must leave it as it is.
+    It is not when the pixel bounds are tight: with ``min_pixels == max_pixels`` (the embedded model's 280×280), a
+    16:9 original's view is rounded *down* under ``max_pixels`` (364×196 for 1920×1080), and the same resize would
+    scale that view *up* to ``min_pixels`` (392×224) — other pixels, more image tokens. Then the original is sent.
+    """
     geom = ViewGeometry.for_image(img.width, img.height, image_processor)
-    if (geom.view_width, geom.view_height) == img.size:
+    view = (geom.view_width, geom.view_height)
+    if view == img.size:
+        return img
+    again = ViewGeometry.for_image(*view, image_processor)
+    if (again.view_width, again.view_height) != view:
         return img
     factor = image_processor.patch_size * image_processor.merge_size
     pixels = np.asarray(img.convert("RGB"))
