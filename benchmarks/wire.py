@@ -5,7 +5,8 @@ backend sends lossless WebP. The pixels the server computes are identical either
 (tests/test_server_backend.py, tests/test_vllm.py).
 
     python benchmarks/wire.py --max-pixels 12845056     # Qwen2.5-VL's default view (12.8 MP)
-    python benchmarks/wire.py                           # the embedded model's view (280×280)
+    python benchmarks/wire.py                           # the embedded model's bounds: its view is not a fixed point
+                                                        # of the server's resize, so the original is what is sent
 """
 
 from __future__ import annotations
