@@ -219,13 +219,14 @@ def main() -> None:
             # AdamW keeps two moments per parameter (2 × the weights again, in their dtype): take the step only if
             # they fit in what this machine has left, and say so otherwise (the gradient is still computed).
             state_bytes = 2 * sum(p.numel() * p.element_size() for p in model.parameters())
-            if state_bytes < 0.9 * available_bytes():
+            available = available_bytes()
+            if state_bytes < 0.9 * available:
                 optimizer.step()
                 result["optimizer"] = "AdamW step taken"
             else:
                 result["optimizer"] = (
                     f"AdamW step skipped: its state ({state_bytes / 1024**3:.1f} GB) exceeds the memory available "
-                    f"({available_bytes() / 1024**3:.1f} GB) after weights and gradients"
+                    f"({available / 1024**3:.1f} GB) after weights and gradients"
                 )
             return result
 

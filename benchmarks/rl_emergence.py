@@ -203,9 +203,9 @@ def main() -> None:
                 print(f"finished {name} (exit {proc.returncode})", flush=True)
                 running.remove((name, proc))
         time.sleep(5)
-    seeds = [summary_row(name, run) for name, run, _, v in jobs if v == "conditional" and metrics(run)]
-    text = "### Tool use emerging, seed by seed\n\n" + table(seeds)
-    conditional = [run for _, run, _, v in jobs if v == "conditional" and metrics(run)]
+    done = [(name, run) for name, run, _, v in jobs if v == "conditional" and metrics(run)]
+    text = "### Tool use emerging, seed by seed\n\n" + table([summary_row(name, run) for name, run in done])
+    conditional = [run for _, run in done]
     text += f"\n\n### Dynamics (sampled, pooled over {len(conditional)} seeds)\n\n" + dynamics(conditional)
     plot(
         {name: run for name, run, _, v in jobs if v == "conditional"},

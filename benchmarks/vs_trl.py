@@ -70,14 +70,12 @@ def run_ours(data: Path, args, seed: int) -> dict:
     backend = TransformersBackend.from_pretrained(default_model_dir(), max_batch_size=args.group * args.prompts)
     trainer = LocalTrainer(cfg, backend=backend)
     timing = new_timing()
-    time_generate(backend.model, timing, backend.processor.tokenizer)
-    trained = 0
+    time_generate(backend.model, timing, backend.processor.tokenizer, count_trained=False)
     for step in range(args.steps):
         record = trainer.train_step(step)
         timing["rollout_s"] += record["rollout_s"]
         timing["steps"].append(record["step_s"])
-        trained += record["trained_tokens"]
-    timing["train_tok"] = trained  # the tokens of the sequences trained on (prompt, images, completion)
+        timing["train_tok"] += record["trained_tokens"]  # only the episodes with an advantage are trained on
     return summary(timing)
 
 
@@ -196,9 +194,10 @@ def new_timing() -> dict:
     return {"gen_s": 0.0, "gen_tok": 0, "rollout_s": 0.0, "steps": [], "train_tok": 0}
 
 
-def time_generate(model, timing: dict, tokenizer) -> None:
+def time_generate(model, timing: dict, tokenizer, count_trained: bool = True) -> None:
     """Wrap ``model.generate`` (both trainers call it): its seconds and the completion tokens it produced (up to and
-    including the first <|im_end|>), and every non-pad token of the sequences that are then trained on."""
+    including the first <|im_end|>), and (``count_trained``: TRL trains on every sequence it generates) every non-pad
+    token of the sequences."""
     real_generate = model.generate
     eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id
 
@@ -211,7 +210,8 @@ def time_generate(model, timing: dict, tokenizer) -> None:
         for row in sequences[:, prompt_len:]:
             ends = (row == eos).nonzero()
             timing["gen_tok"] += int(ends[0]) + 1 if len(ends) else int((row != pad).sum())
-        timing["train_tok"] += int((sequences != pad).sum())
+        if count_trained:
+            timing["train_tok"] += int((sequences != pad).sum())
         return out
 
     model.generate = timed_generate
