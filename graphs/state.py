@@ -20,12 +20,14 @@ from deepeyes_agent.zoom import ZoomConfig
 
 class VisualAgentInput(TypedDict, total=False):
     """What a caller passes: ``image`` + ``question`` (+ ``options``), or ``messages`` whose last human message
-    holds an image block and the question."""
+    holds an image block and the question; ``seed`` seeds this episode's sampling in place of the config's
+    (RL gives each episode of a group its own)."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     image: str
     question: str
     options: list[str] | None
+    seed: int | None
 
 
 class VisualAgentOutput(TypedDict, total=False):

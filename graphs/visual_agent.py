@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest
+from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest, derive_seed
 from deepeyes_agent.images import ImageError, ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
 from deepeyes_agent.prompts import PromptBuilder
@@ -118,8 +118,9 @@ class _Nodes:
             return traj, None
         sampling = self.config.sampling
         update = {"max_tokens": min(sampling.max_tokens, remaining)}
-        if sampling.seed is not None:
-            update["seed"] = sampling.seed + traj.turns
+        seed = state["seed"] if state.get("seed") is not None else sampling.seed
+        if seed is not None:
+            update["seed"] = derive_seed(seed, traj.turns)
         request = GenerationRequest(
             prompt_ids=traj.input_ids(),
             images=[self.store.get(r) for r in traj.images],

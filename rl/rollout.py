@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from deepeyes_agent.backends.base import derive_seed
 from deepeyes_agent.eval.rows import EvalRow, truth_of
 from deepeyes_agent.eval.runner import graph_input
 from deepeyes_agent.images import ImageError, ImageStore
@@ -35,10 +36,13 @@ def collect(
     concurrency: int | None = None,
     store: ImageStore | None = None,
     unusable: list[dict] | None = None,
+    seed: int | None = None,
 ) -> list[Episode]:
     """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all). Rows whose image is a
     table cell are decoded once per row into ``store`` (the graph's image store); a row whose image cannot be
-    used is left out of this step and reported in ``unusable`` (``{"line", "reason"}``)."""
+    used is left out of this step and reported in ``unusable`` (``{"line", "reason"}``). With ``seed``, episode
+    k samples from its own seed (``derive_seed(seed, k)``): the n rollouts of a row differ, and the same seed
+    gives the same episodes whatever the batching."""
     usable, per_row = [], []
     for row in rows:
         try:
@@ -48,7 +52,10 @@ def collect(
             if unusable is None:
                 raise
             unusable.append({"line": row.line, "reason": str(exc)})
-    inputs = [per_row[i] for i in range(len(usable)) for _ in range(n)]
+    inputs = [dict(per_row[i]) for i in range(len(usable)) for _ in range(n)]
+    if seed is not None:
+        for k, episode_input in enumerate(inputs):
+            episode_input["seed"] = derive_seed(seed, k)
     outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or max(1, len(inputs))}))
     episodes = []
     for k, out in enumerate(outputs):

@@ -146,13 +146,8 @@ class LocalTrainer:
         self.judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
         self.rows, self.skipped = usable_rows(cfg)
 
-    def graph(self, seed: int):
-        sampling = self.agent_config.sampling.model_copy(update={"seed": seed})
-        return create_visual_agent(
-            self.rollout_backend,
-            config=self.agent_config.model_copy(update={"sampling": sampling}),
-            image_store=self.store,
-        )
+    def graph(self):
+        return create_visual_agent(self.rollout_backend, config=self.agent_config, image_store=self.store)
 
     def prompts(self, step: int):
         rng = random.Random(f"{self.cfg.seed}-prompts-{step}")
@@ -164,7 +159,7 @@ class LocalTrainer:
         t0 = time.time()
         self.model.eval()
         episodes = collect(
-            self.graph(cfg.seed * 100003 + step),
+            self.graph(),
             self.prompts(step),
             cfg.rollouts_per_prompt,
             self.judge,
@@ -172,6 +167,7 @@ class LocalTrainer:
             concurrency=cfg.concurrency,
             store=self.store,
             unusable=(unusable := []),
+            seed=cfg.seed * 100003 + step,
         )
         if unusable:  # a row whose image does not decode: reported, and never drawn again
             bad = {u["line"] for u in unusable}

@@ -1,4 +1,4 @@
-"""The transformers backend: greedy determinism, batching, logprobs, async gathering, weight sync."""
+"""The transformers backend: greedy determinism, seeded sampling, batching, logprobs, async gathering, weight sync."""
 
 import asyncio
 
@@ -10,10 +10,10 @@ from deepeyes_agent.models.forward import score_tokens
 from deepeyes_agent.prompts import PromptBuilder
 
 
-def _request(processor, size=(640, 480), question="What is here?", max_tokens=12, temperature=0.0):
+def _request(processor, size=(640, 480), question="What is here?", max_tokens=12, temperature=0.0, seed=None):
     img = Image.new("RGB", size, (30, 120, 200))
     ids = PromptBuilder(processor).prompt_ids(img, question)
-    return GenerationRequest(ids, [img], SamplingParams(max_tokens=max_tokens, temperature=temperature))
+    return GenerationRequest(ids, [img], SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed))
 
 
 def test_batched_generation_equals_one_by_one(backend, processor):
@@ -23,6 +23,22 @@ def test_batched_generation_equals_one_by_one(backend, processor):
     for b, s in zip(batched, single):
         assert b.token_ids == s.token_ids
         assert max(abs(x - y) for x, y in zip(b.logprobs, s.logprobs)) < 1e-4
+
+
+def test_a_seeded_request_samples_the_same_whatever_shares_its_batch(backend, processor):
+    def sampled(seed, question="a?"):
+        return _request(processor, question=question, max_tokens=16, temperature=1.0, seed=seed)
+
+    alone = backend.generate([sampled(7)])[0]
+    # with other requests around it (a longer prompt pads it on the left; a twin with another seed)
+    crowded = backend.generate([sampled(3, "a much longer question than the first one?"), sampled(7), sampled(8)])
+    assert crowded[1].token_ids == alone.token_ids
+    assert max(abs(x - y) for x, y in zip(crowded[1].logprobs, alone.logprobs)) < 1e-4
+    # the same prompt under another seed is another sample (a group's rollouts differ)
+    assert crowded[2].token_ids != alone.token_ids
+    torch.manual_seed(0)
+    unseeded = [c.token_ids for c in backend.generate([sampled(None), sampled(None)])]
+    assert unseeded[0] != unseeded[1]
 
 
 def test_length_finish_and_logprobs_match_a_training_forward(backend, processor):

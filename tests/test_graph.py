@@ -162,7 +162,7 @@ def test_messages_input_with_an_image_block(processor, store, scene_path):
 def test_the_graph_shows_callers_only_its_input_and_output_keys(processor, store, scene_path):
     """Internal keys (``pending_call``, the resolved image) stay inside, as with ``create_agent``."""
     graph = create_visual_agent(ScriptedBackend(processor, [answer("x")]), image_store=store)
-    assert set(graph.get_input_jsonschema()["properties"]) == {"messages", "image", "question", "options"}
+    assert set(graph.get_input_jsonschema()["properties"]) == {"messages", "image", "question", "options", "seed"}
     assert set(graph.get_output_jsonschema()["properties"]) == {"messages", "answer", "trajectory"}
     out = graph.invoke({"image": str(scene_path), "question": QUESTION, "pending_call": {"name": "x"}})
     assert set(out) <= {"answer", "trajectory", "messages"} and "pending_call" not in out

@@ -64,7 +64,7 @@ def test_observation_tokens_get_no_gradient(backend, processor, data, tmp_path, 
     )
     from deepeyes_agent.rl.rollout import collect
 
-    episodes = collect(trainer.graph(0), trainer.rows[:1], 3, trainer.judge, trainer.cfg.reward)
+    episodes = collect(trainer.graph(), trainer.rows[:1], 3, trainer.judge, trainer.cfg.reward)
     zoomed = [e for e in episodes if e.trajectory.crops][0].trajectory
     batch = collate_trajectories(
         [zoomed],
@@ -86,6 +86,24 @@ def test_observation_tokens_get_no_gradient(backend, processor, data, tmp_path, 
     assert torch.all(grad[targets == pad] == 0) and (targets == pad).sum() > 0
     # the training forward reproduces the rollout logprobs on every action token
     assert (logp.detach()[0][mask == 1] - batch.old_logprobs[0][mask == 1]).abs().max() < 1e-3
+
+
+def test_seeded_rollouts_are_the_same_whatever_the_batching(backend, data, tmp_path, store):
+    """A step's episodes each sample from their own seed: a group's rollouts differ, and the same seed gives the
+    same trajectories whether the episodes run all together or one at a time."""
+    from deepeyes_agent.rl.rollout import collect
+
+    cfg = TrainConfig(data=data, out=tmp_path / "r", max_new_tokens=24, threads=1)
+    trainer = LocalTrainer(cfg, backend=backend, store=store)
+
+    def actions(concurrency, seed=5):
+        episodes = collect(trainer.graph(), trainer.rows[:2], 3, trainer.judge, cfg.reward, concurrency, seed=seed)
+        return [[a.token_ids for a in e.trajectory.actions] for e in episodes]
+
+    together = actions(6)
+    assert actions(1) == together
+    assert len({str(a) for a in together[:3]}) == 3  # the 3 rollouts of one prompt are 3 samples
+    assert actions(6, seed=6) != together
 
 
 def test_a_chat_model_cannot_be_trained(data, tmp_path):

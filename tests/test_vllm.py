@@ -189,8 +189,17 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
     )
     trainer = LocalTrainer(cfg, rollout_backend=engine)
     try:
+        from deepeyes_agent.rl.rollout import collect
+
+        def rollouts():
+            episodes = collect(trainer.graph(), trainer.rows, 4, trainer.judge, cfg.reward, 4, seed=11)
+            return [[a.token_ids for a in e.trajectory.actions] for e in episodes]
+
+        first = rollouts()
+        assert rollouts() == first  # each episode has its own seed: the same seed, the same episodes
+        assert len({str(a) for a in first}) > 1  # a group's 4 rollouts are samples, not 4 copies of one
         record = trainer.train_step(0)
-        assert record["trained_trajectories"] >= 0 and record["rollout_s"] > 0
+        assert record["rollout_s"] > 0
         request = two_image_request(trainer.backend.processor, scene_path)
         assert engine.generate([request])[0].logprobs == pytest.approx(
             trainer.backend.generate([request])[0].logprobs, abs=ATOL
@@ -389,3 +398,24 @@ def test_the_server_gives_the_same_tokens_for_the_view_as_for_the_original(serve
     view = ServerBackend(server.url, zoomer, model="deepeyes", retries=1).generate([request])[0]
     original = ServerBackend(server.url, zoomer, model="deepeyes", retries=1, send_view=False).generate([request])[0]
     assert view.token_ids == original.token_ids and view.logprobs == original.logprobs
+
+
+def test_new_embeddings_reach_the_tied_output_head(engine, reference, scene_path):
+    """The tiny models tie ``lm_head`` to the embeddings, as Qwen2.5-VL-3B does: after a weight update that moves
+    only the embeddings, the engine scores tokens with the new head (vLLM's in-place reload alone kept the old one:
+    logprobs 0.9 apart)."""
+    request = two_image_request(reference.processor, scene_path)
+    original = {k: v.clone() for k, v in reference.model.state_dict().items()}
+    embed = reference.model.get_input_embeddings().weight
+    assert reference.model.get_output_embeddings().weight is embed
+    try:
+        with torch.no_grad():
+            torch.manual_seed(0)
+            embed.add_(0.02 * torch.randn_like(embed))
+        engine.load_state_dict(reference.model.state_dict())
+        after, ref = engine.generate([request])[0], reference.generate([request])[0]
+        assert after.token_ids == ref.token_ids
+        assert max(abs(a - b) for a, b in zip(after.logprobs, ref.logprobs)) < ATOL
+    finally:
+        reference.model.load_state_dict(original)
+        engine.load_state_dict(original)

@@ -27,6 +27,16 @@ class SamplingParams(BaseModel):
     stop_token_ids: list[int] = Field(default_factory=list, description="extra stops besides the model's EOS")
 
 
+def derive_seed(seed: int, *parts: int | str) -> int:
+    """A seed for one part of a seeded run (an episode of a step, a turn of an episode): a hash of ``seed`` and
+    ``parts``, so neighbouring seeds never share draws (``seed + 1`` would: episode k's second turn would sample
+    as episode k + 1's first). Fits vLLM's and torch's 63-bit seeds."""
+    import hashlib
+
+    digest = hashlib.blake2b(repr((seed, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
 @dataclass
 class GenerationRequest:
     prompt_ids: list[int]

@@ -1,7 +1,10 @@
 """Gather concurrent ``agenerate`` calls into batches for a backend whose ``generate`` takes a list.
 
 Requests that arrive while a batch runs wait for the next one: many graph episodes on one event loop
-(``graph.abatch`` or ``asyncio.gather``) share each forward pass.
+(``graph.abatch`` or ``asyncio.gather``) share each forward pass. Before each batch the batcher gathers
+until no request came for ``wait_s`` (or the batch is full, or ``max_wait_s`` passed): episodes reach their
+next turn one after another (prompt ids, a crop), a few milliseconds apart, and a fixed window would start
+the batch with only the first few of them.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ class RequestBatcher:
         generate: Callable[[Sequence[GenerationRequest]], list[Completion]],
         max_batch_size: int = 16,
         wait_s: float = 0.005,
+        max_wait_s: float = 0.1,
     ):
         self._generate = generate
         self.max_batch_size = max_batch_size
         self.wait_s = wait_s
+        self.max_wait_s = max_wait_s
         self._pending: list[tuple[GenerationRequest, asyncio.Future]] = []
         self._worker: asyncio.Task | None = None
 
@@ -33,9 +38,21 @@ class RequestBatcher:
             self._worker = loop.create_task(self._drain())
         return await future
 
+    async def _gather(self) -> None:
+        """Wait while requests keep arriving: until ``wait_s`` passes without one, the batch is full, or
+        ``max_wait_s`` is spent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        seen = -1
+        while seen != len(self._pending) and len(self._pending) < self.max_batch_size and loop.time() < deadline:
+            seen = len(self._pending)
+            await asyncio.sleep(self.wait_s)
+
     async def _drain(self) -> None:
-        await asyncio.sleep(self.wait_s)  # let requests issued in the same tick join
-        while self._pending:
+        while True:
+            await self._gather()
+            if not self._pending:
+                return
             batch = self._pending[: self.max_batch_size]
             del self._pending[: self.max_batch_size]
             live = [(r, f) for r, f in batch if not f.cancelled()]

@@ -3,6 +3,10 @@
 Requests that arrive together are left-padded into one batched ``generate``; the logprob of each
 sampled token is taken from the raw logits (the model's distribution, as vLLM reports it), so a
 training forward over the same ids reproduces it.
+
+Sampling draws from a generator per request (seeded by the request's seed, else from torch's global
+RNG), as vLLM does: what a seeded request samples does not depend on which requests share its batch,
+so a seeded RL run gives the same trajectories however its episodes happen to be batched.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoModelForImageTextToText,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from ..models.forward import check_image_tokens, mm_token_type_ids, vision_inputs
 from ..models.processor import load_processor
@@ -98,7 +110,7 @@ class TransformersBackend:
         groups: dict[tuple, list[int]] = {}
         for i, req in enumerate(requests):
             s = req.sampling
-            groups.setdefault((s.temperature, s.top_p, s.top_k, s.seed, tuple(s.stop_token_ids)), []).append(i)
+            groups.setdefault((s.temperature, s.top_p, s.top_k, tuple(s.stop_token_ids)), []).append(i)
         for idx in groups.values():
             for i, completion in zip(idx, self._generate_batch([requests[i] for i in idx])):
                 results[i] = completion
@@ -126,27 +138,27 @@ class TransformersBackend:
         image_token_id = self.model.config.image_token_id
         check_image_tokens(ids, vis.get("image_grid_thw"), image_token_id, self.processor.image_processor.merge_size)
         stops = [self.eos_token_id, *sampling.stop_token_ids]
-        sample = sampling.temperature > 0 and not forced
+        if forced:
+            choose = _Force(forced)
+        elif sampling.temperature > 0:
+            choose = _SeededSampler(sampling, [r.sampling.seed for r in requests])
+        else:
+            choose = None  # greedy
         config = GenerationConfig(
             max_new_tokens=len(forced) if forced else max(r.sampling.max_tokens for r in requests),
-            do_sample=sample,
-            temperature=sampling.temperature if sample else None,
-            top_p=sampling.top_p if sample else None,
-            top_k=(sampling.top_k if sampling.top_k > 0 else 0) if sample else None,
+            do_sample=False,  # the token is chosen by ``choose``; generate's argmax only reads its one-hot
             eos_token_id=stops,
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
             output_logits=True,
         )
         with self._lock:
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
             out = self.model.generate(
                 input_ids=ids.to(device),
                 attention_mask=attention.to(device),
                 mm_token_type_ids=mm_token_type_ids(ids, image_token_id, self.model.config.video_token_id).to(device),
                 generation_config=config,
-                logits_processor=LogitsProcessorList([_Force(forced)]) if forced else None,
+                logits_processor=LogitsProcessorList([choose]) if choose is not None else None,
                 **{k: v.to(device) for k, v in vis.items()},
             )
         new_tokens = out.sequences[:, width:].cpu()
@@ -177,6 +189,36 @@ class TransformersBackend:
                 )
             )
         return completions
+
+
+class _SeededSampler(LogitsProcessor):
+    """Samples each row from its own ``torch.Generator`` (temperature, top-k, top-p as vLLM applies them, then
+    the exponential race ``argmax(p / q)``, vLLM's sampler for seeded requests) and leaves only that token, so
+    generate's argmax picks it; the raw logits, and so the logprobs, are untouched."""
+
+    def __init__(self, sampling: SamplingParams, seeds: Sequence[int | None]):
+        self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
+        if sampling.top_k > 0:
+            self.warpers.append(TopKLogitsWarper(sampling.top_k))
+        if sampling.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(sampling.top_p))
+        self.generators = []
+        for seed in seeds:
+            g = torch.Generator()
+            g.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
+            self.generators.append(g)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = scores.float()
+        for warp in self.warpers:
+            logits = warp(input_ids, logits)
+        probs = torch.softmax(logits, -1).cpu()
+        chosen = torch.stack(
+            [(p / torch.empty_like(p).exponential_(generator=g)).argmax() for p, g in zip(probs, self.generators)]
+        )
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(chosen)), chosen.to(scores.device)] = 0.0
+        return out
 
 
 class _Force(LogitsProcessor):
