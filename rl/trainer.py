@@ -180,7 +180,7 @@ class LocalTrainer:
         advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps)
         learn = [i for i in range(len(episodes)) if advantages[i] != 0 or cfg.grpo.kl_coef > 0]
         total_tokens = sum(sum(len(a.token_ids) for a in episodes[i].trajectory.actions) for i in learn)
-        stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
+        stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "logprob_gap": 0.0}
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for start in range(0, len(learn), cfg.micro_batch):
@@ -198,7 +198,10 @@ class LocalTrainer:
             if self.reference is not None:
                 with torch.no_grad():
                     ref, _ = token_logprobs(self.reference, batch)
-            out = policy_loss(logp, batch.old_logprobs, advantages[idx], batch.action_mask, cfg.grpo, ref)
+            old = logp.detach() if cfg.grpo.old_logprobs == "recompute" else batch.old_logprobs
+            mask = batch.action_mask.bool()
+            stats["logprob_gap"] += float((logp.detach() - batch.old_logprobs)[mask].abs().sum() / max(1, total_tokens))
+            out = policy_loss(logp, old, advantages[idx], batch.action_mask, cfg.grpo, ref)
             share = batch.action_mask.sum().item() / max(1, total_tokens)
             (out.loss * share).backward()
             stats["loss"] += out.loss.item() * share

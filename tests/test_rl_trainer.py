@@ -1,5 +1,7 @@
 """Two GRPO steps of the tiny model through the real graph and the real reward."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from conftest import answer, kill_at_first_checkpoint, tool_call
@@ -104,6 +106,40 @@ def test_seeded_rollouts_are_the_same_whatever_the_batching(backend, data, tmp_p
     assert actions(1) == together
     assert len({str(a) for a in together[:3]}) == 3  # the 3 rollouts of one prompt are 3 samples
     assert actions(6, seed=6) != together
+
+
+def test_the_update_does_not_depend_on_the_last_bits_of_rollout_logprobs(tiny_dir, data, tmp_path, store):
+    """The ratio's denominator is recomputed in the training forward (verl's compute_log_prob): a step's weights
+    depend on the trajectories only, not on the rollout logprobs, which move in their last bits with the batch's
+    padding (or differ by ~1e-5 on vLLM's kernels). With ``old_logprobs="rollout"`` the same noise moves them."""
+    from deepeyes_agent.rl.grpo import GRPOConfig
+
+    def one_step(noise: float, old_logprobs: str):
+        policy = TransformersBackend.from_pretrained(tiny_dir)
+        vision_start = policy.processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")
+
+        def script(request, _):  # by the episode's own seed: the same episodes whatever order the calls come in
+            seed = request.sampling.seed
+            if request.prompt_ids.count(vision_start) == 1 and seed % 3 == 0:
+                return tool_call([20, 20, 120, 120])
+            return answer("AB"[seed % 2])
+
+        scripted = ScriptedBackend(policy.processor, script, model=policy)
+        complete = scripted._complete
+        scripted._complete = lambda r: (c := complete(r)) and replace(c, logprobs=[x + noise for x in c.logprobs])
+        cfg = TrainConfig(
+            data=data, out=tmp_path / f"{noise}-{old_logprobs}", steps=1, prompts_per_step=2, rollouts_per_prompt=4,
+            lr=1e-3, max_new_tokens=64, threads=1, grpo=GRPOConfig(old_logprobs=old_logprobs),
+        )  # fmt: skip
+        record = LocalTrainer(cfg, backend=scripted, store=store).train_step(0)
+        assert record["trained_trajectories"] > 0
+        return policy.model.state_dict()
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(one_step(0.0, "recompute"), one_step(1e-6, "recompute"))
+    assert not same(one_step(0.0, "rollout"), one_step(1e-6, "rollout"))
 
 
 def test_a_chat_model_cannot_be_trained(data, tmp_path):
