@@ -37,12 +37,14 @@ def collect(
     store: ImageStore | None = None,
     unusable: list[dict] | None = None,
     seed: int | None = None,
+    backend=None,
 ) -> list[Episode]:
     """``n`` episodes per row, ``concurrency`` of them in flight at once (default: all). Rows whose image is a
     table cell are decoded once per row into ``store`` (the graph's image store); a row whose image cannot be
     used is left out of this step and reported in ``unusable`` (``{"line", "reason"}``). With ``seed``, episode
     k samples from its own seed (``derive_seed(seed, k)``): the n rollouts of a row differ, and the same seed
-    gives the same episodes whatever the batching."""
+    gives the same episodes whatever the batching. ``backend`` (the graph's, if it batches in-process) is told how
+    many episodes start at once, so their first turns run as one batch."""
     usable, per_row = [], []
     for row in rows:
         try:
@@ -56,7 +58,10 @@ def collect(
     if seed is not None:
         for k, episode_input in enumerate(inputs):
             episode_input["seed"] = derive_seed(seed, k)
-    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": concurrency or max(1, len(inputs))}))
+    in_flight = min(concurrency or len(inputs), len(inputs))
+    if hasattr(backend, "expect"):
+        backend.expect(in_flight)
+    outputs = asyncio.run(graph.abatch(inputs, config={"max_concurrency": max(1, in_flight)}))
     episodes = []
     for k, out in enumerate(outputs):
         row = usable[k // n]

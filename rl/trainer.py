@@ -168,6 +168,7 @@ class LocalTrainer:
             store=self.store,
             unusable=(unusable := []),
             seed=cfg.seed * 100003 + step,
+            backend=self.rollout_backend,
         )
         if unusable:  # a row whose image does not decode: reported, and never drawn again
             bad = {u["line"] for u in unusable}
