@@ -184,3 +184,19 @@ def test_eval_resumes_after_the_backend_dies(bench, processor, store, tmp_path):
     )
     assert (tmp_path / "run" / "rows.jsonl").read_text() == (tmp_path / "straight" / "rows.jsonl").read_text()
     assert summary["accuracy"] == straight["accuracy"]
+
+
+def test_each_row_and_repeat_samples_from_its_own_seed(bench, processor, store, tmp_path):
+    """Sampled evaluation (temperature > 0, --samples K): every row of every repeat has its own seed — the same
+    on a re-run — so repeats with options in a fixed order are still K samples, not K copies."""
+
+    def seeds_of_a_run(out):
+        seen = []
+        backend = ScriptedBackend(processor, lambda req, turn: seen.append(req.sampling.seed) or answer("A"))
+        config = EvalConfig(data=bench, out=out, mode="tool", samples=2, option_order="fixed", temperature=1.0)
+        run_eval(config, backend, AgentConfig(), store=store)
+        return sorted(seen)
+
+    first = seeds_of_a_run(tmp_path / "a")
+    assert len(first) == 16 and len(set(first)) == 16
+    assert seeds_of_a_run(tmp_path / "b") == first

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..answer_match import chosen_option
-from ..backends.base import GenerationRequest, RequestRejected, SamplingParams
+from ..backends.base import GenerationRequest, RequestRejected, SamplingParams, derive_seed
 from ..configs import JudgedRunConfig
 from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
@@ -106,7 +106,8 @@ def graph_input(row: EvalRow, store: ImageStore) -> dict:
     return {"image": image, "question": row.question, "options": list(row.options) if row.options else None}
 
 
-async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore, judge) -> dict:
+async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore, judge, seed: int) -> dict:
+    """One row through the agent; ``seed`` is the episode's sampling seed (each row and repeat its own)."""
     if mode == "oracle":
         if row.bbox is None:
             raise ImageError(f"row {row.line}: oracle mode needs a ground-truth bbox")
@@ -115,7 +116,7 @@ async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: Imag
         inputs = {"image": crop, "question": row.question, "options": list(row.options) if row.options else None}
     else:
         inputs = await asyncio.to_thread(graph_input, row, store)  # decoding a 4K/8K image takes a while
-    out = await graph.ainvoke(inputs)
+    out = await graph.ainvoke({**inputs, "seed": seed})
     return {**_score_trajectory(row, Trajectory.from_state(out), judge), "_trajectory": out["trajectory"]}
 
 
@@ -257,10 +258,10 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     done = _finished(rows_path) if cfg.resume else {}
     all_records, per_sample, skipped = [], [], []
     tick = progress or (lambda: None)
-    if cfg.mode == "ground":
-        runner = lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)  # noqa: E731
-    else:
-        runner = lambda r: _episode(graph, r, cfg.mode, cfg, store, judge)  # noqa: E731
+    def runner_for(seed: int):
+        if cfg.mode == "ground":
+            return lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)
+        return lambda r: _episode(graph, r, cfg.mode, cfg, store, judge, derive_seed(seed, r.line))
     with rows_path.open("a" if cfg.resume else "w") as f:
         for k in range(cfg.samples):
             seed = cfg.seed + k
@@ -308,7 +309,7 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
 
-            asyncio.run(_run_stream(rows_to_run(), runner, cfg.concurrency, tick, on_result))
+            asyncio.run(_run_stream(rows_to_run(), runner_for(seed), cfg.concurrency, tick, on_result))
             ordered_records = [records[i] for i in sorted(records)]
             per_sample.append(summarise(ordered_records, cfg.mode))
             all_records.extend(ordered_records)
