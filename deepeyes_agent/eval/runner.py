@@ -258,10 +258,12 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     done = _finished(rows_path) if cfg.resume else {}
     all_records, per_sample, skipped = [], [], []
     tick = progress or (lambda: None)
+
     def runner_for(seed: int):
         if cfg.mode == "ground":
             return lambda r: _ground(backend, builder, r, frame, agent_config.sampling.max_tokens)
         return lambda r: _episode(graph, r, cfg.mode, cfg, store, judge, derive_seed(seed, r.line))
+
     with rows_path.open("a" if cfg.resume else "w") as f:
         for k in range(cfg.samples):
             seed = cfg.seed + k
