@@ -209,22 +209,22 @@ class _SeededSampler(LogitsProcessor):
             self.warpers.append(TopKLogitsWarper(sampling.top_k))
         if sampling.top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(sampling.top_p))
-        self.generators = []
-        for seed in seeds:
-            g = torch.Generator()
-            g.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
-            self.generators.append(g)
+        # unseeded requests draw their seed from torch's global generator (torch.manual_seed still rules them)
+        self.seeds = [seed if seed is not None else int(torch.randint(2**62, ()).item()) for seed in seeds]
+        self.generators: list[torch.Generator] = []
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         logits = scores.float()
         for warp in self.warpers:
             logits = warp(input_ids, logits)
-        probs = torch.softmax(logits, -1).cpu()
+        probs = torch.softmax(logits, -1)
+        if not self.generators:  # on the logits' device: no copy of (batch, vocab) to the host at every step
+            self.generators = [torch.Generator(probs.device).manual_seed(seed) for seed in self.seeds]
         chosen = torch.stack(
             [(p / torch.empty_like(p).exponential_(generator=g)).argmax() for p, g in zip(probs, self.generators)]
         )
         out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(chosen)), chosen.to(scores.device)] = 0.0
+        out[torch.arange(len(chosen), device=scores.device), chosen] = 0.0
         return out
 
 
