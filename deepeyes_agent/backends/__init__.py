@@ -9,6 +9,7 @@ from .base import (
     SamplingParams,
     TokenDrift,
     collapse_image_pads,
+    derive_seed,
 )
 from .scripted import ScriptedBackend
 from .server import ServerBackend
@@ -24,6 +25,7 @@ __all__ = [
     "SamplingParams",
     "TokenDrift",
     "collapse_image_pads",
+    "derive_seed",
     "ScriptedBackend",
     "ServerBackend",
     "TransformersBackend",
