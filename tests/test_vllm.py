@@ -138,14 +138,24 @@ def test_concurrent_episodes_match_one_at_a_time(which, request, zoomer, scene_p
         assert max(abs(a - b) for a, b in zip(traj.rollout_logprobs(), alone.rollout_logprobs())) < ATOL
 
 
-def test_weight_update_reaches_the_running_engine(engine, reference, scene_path):
+@pytest.mark.parametrize("moved", ["every weight", "only the embeddings"])
+def test_weight_update_reaches_the_running_engine(moved, engine, reference, scene_path):
+    """The tiny models tie ``lm_head`` to the embeddings, as Qwen2.5-VL-3B does: an update that moves only the
+    embeddings must reach the engine's output head too (vLLM's in-place reload alone kept the old head: logprobs
+    0.9 apart)."""
     request = two_image_request(reference.processor, scene_path)
     original = {k: v.clone() for k, v in reference.model.state_dict().items()}
+    assert reference.model.get_output_embeddings().weight is reference.model.get_input_embeddings().weight
     torch.manual_seed(0)
-    perturbed = {k: v + 0.05 * torch.randn_like(v) for k, v in original.items()}
+    if moved == "every weight":
+        update = {k: v + 0.05 * torch.randn_like(v) for k, v in original.items()}
+    else:
+        embed = reference.model.get_input_embeddings().weight
+        update = {**original, "model.language_model.embed_tokens.weight": embed + 0.02 * torch.randn_like(embed)}
+        update["lm_head.weight"] = update["model.language_model.embed_tokens.weight"]
     try:
-        reference.model.load_state_dict(perturbed)
-        engine.load_state_dict(perturbed)
+        reference.model.load_state_dict(update)
+        engine.load_state_dict(reference.model.state_dict())
         after, ref = engine.generate([request])[0], reference.generate([request])[0]
         assert after.token_ids == ref.token_ids
         assert max(abs(a - b) for a, b in zip(after.logprobs, ref.logprobs)) < ATOL
@@ -398,24 +408,3 @@ def test_the_server_gives_the_same_tokens_for_the_view_as_for_the_original(serve
     view = ServerBackend(server.url, zoomer, model="deepeyes", retries=1).generate([request])[0]
     original = ServerBackend(server.url, zoomer, model="deepeyes", retries=1, send_view=False).generate([request])[0]
     assert view.token_ids == original.token_ids and view.logprobs == original.logprobs
-
-
-def test_new_embeddings_reach_the_tied_output_head(engine, reference, scene_path):
-    """The tiny models tie ``lm_head`` to the embeddings, as Qwen2.5-VL-3B does: after a weight update that moves
-    only the embeddings, the engine scores tokens with the new head (vLLM's in-place reload alone kept the old one:
-    logprobs 0.9 apart)."""
-    request = two_image_request(reference.processor, scene_path)
-    original = {k: v.clone() for k, v in reference.model.state_dict().items()}
-    embed = reference.model.get_input_embeddings().weight
-    assert reference.model.get_output_embeddings().weight is embed
-    try:
-        with torch.no_grad():
-            torch.manual_seed(0)
-            embed.add_(0.02 * torch.randn_like(embed))
-        engine.load_state_dict(reference.model.state_dict())
-        after, ref = engine.generate([request])[0], reference.generate([request])[0]
-        assert after.token_ids == ref.token_ids
-        assert max(abs(a - b) for a, b in zip(after.logprobs, ref.logprobs)) < ATOL
-    finally:
-        reference.model.load_state_dict(original)
-        engine.load_state_dict(original)
