@@ -14,9 +14,8 @@ from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest, derive_seed
 from deepeyes_agent.images import ImageError, ImageStore
@@ -26,6 +25,7 @@ from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Traject
 from deepeyes_agent.zoom import ZoomError, execute_call, view_of
 
 from .chat_policy import ChatPolicy
+from .dual_node import DualNode
 from .inputs import ImageInputPolicy, from_messages, resolve_image
 from .review import REJECTED_BY_REVIEWER, review_call
 from .state import AgentConfig, VisualAgentInput, VisualAgentOutput, VisualAgentState
@@ -128,7 +128,7 @@ class _Nodes:
         )
         return traj, request
 
-    def _apply(self, traj: Trajectory, completion: Completion | None) -> dict:
+    def _apply(self, traj: Trajectory, completion: Completion | None) -> Command:
         pending = None
         if completion is not None:
             parsed = parse_turn(completion.text)
@@ -167,16 +167,18 @@ class _Nodes:
                 traj.stop_reason = "max_turns"
             else:
                 pending = call
-        return {"trajectory": traj.model_dump(), "pending_call": pending}
+        return Command(
+            update={"trajectory": traj.model_dump(), "pending_call": pending}, goto="zoom" if pending else "finish"
+        )
 
-    def policy(self, state: VisualAgentState) -> dict:
+    def policy(self, state: VisualAgentState) -> Command:
         if self.chat is not None:
             traj = Trajectory.from_state(state)
             return self._apply(traj, self.chat.invoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else self.backend.generate([request])[0])
 
-    async def apolicy(self, state: VisualAgentState) -> dict:
+    async def apolicy(self, state: VisualAgentState) -> Command:
         if self.chat is not None:
             traj = Trajectory.from_state(state)
             return self._apply(traj, await self.chat.ainvoke(traj))
@@ -184,7 +186,7 @@ class _Nodes:
         return self._apply(traj, None if request is None else await self.backend.agenerate(request))
 
     # -- zoom ------------------------------------------------------------------------------------
-    def zoom(self, state: VisualAgentState) -> dict:
+    def zoom(self, state: VisualAgentState) -> Command:
         traj = Trajectory.from_state(state)
         call = state["pending_call"] or {}
         original = self.store.get(traj.images[0])  # always the first image: never a crop of a crop
@@ -237,7 +239,10 @@ class _Nodes:
                 "error": seg.error,
             }
         )
-        return {"trajectory": traj.model_dump(), "pending_call": None}
+        return Command(
+            update={"trajectory": traj.model_dump(), "pending_call": None},
+            goto="finish" if traj.stop_reason else "policy",
+        )
 
     # -- finish ----------------------------------------------------------------------------------
     def finish(self, state: VisualAgentState) -> dict:
@@ -252,14 +257,6 @@ class _Nodes:
                 )
             ]
         return out
-
-
-def _after_policy(state: VisualAgentState) -> str:
-    return "zoom" if state.get("pending_call") else "finish"
-
-
-def _after_zoom(state: VisualAgentState) -> str:
-    return "finish" if state["trajectory"].get("stop_reason") else "policy"
 
 
 def _folder_config(folder, config: AgentConfig | None) -> AgentConfig:
@@ -372,13 +369,16 @@ def create_visual_agent(
     if approve_zooms and checkpointer is None:
         raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)
-    graph.add_node("prepare", nodes.prepare)
-    graph.add_node("policy", RunnableLambda(nodes.policy, afunc=nodes.apolicy, name="policy"))
-    graph.add_node("zoom", nodes.zoom)
-    graph.add_node("finish", nodes.finish)
+    graph.add_node("prepare", nodes.prepare)  # may decode a file: under the async API, in a worker thread
+    # policy and zoom route by returning Command(goto=...): a conditional edge would read the state back and open a
+    # traced run for its router on every turn (~0.3 ms each, benchmarks/graph_overhead.py)
+    graph.add_node("policy", DualNode(nodes.policy, nodes.apolicy, name="policy"), destinations=("zoom", "finish"))
+    # a crop is a few ms of CPU: run on the event loop, unless the node writes to disk first (a checkpointed or served
+    # graph: blocking file I/O stays off the loop)
+    zoom = nodes.zoom if nodes.durable else DualNode(nodes.zoom, name="zoom")
+    graph.add_node("zoom", zoom, destinations=("policy", "finish"))
+    graph.add_node("finish", DualNode(nodes.finish, name="finish"))
     graph.add_edge(START, "prepare")
     graph.add_edge("prepare", "policy")
-    graph.add_conditional_edges("policy", _after_policy, ["zoom", "finish"])
-    graph.add_conditional_edges("zoom", _after_zoom, ["policy", "finish"])
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, interrupt_before=interrupt_before, name=name)
