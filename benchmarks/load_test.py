@@ -65,6 +65,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["transformers", "server"], default="transformers")
     p.add_argument("--server-url", help="a running vLLM server serving --model (default: start one)")
+    p.add_argument(
+        "--server-concurrency",
+        type=int,
+        help="requests in flight to the server (ServerBackend's bound; default: --concurrency). Episodes beyond it "
+        "wait in the client with their images: the client's memory per episode is measured all the same, and the "
+        "server decodes fewer 8K originals at once",
+    )
     p.add_argument("--image-size", choices=["scene", "8k"], default="scene", help="8k: 7680×4320 originals")
     p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes (instead of --seconds)")
     args = p.parse_args()
@@ -81,7 +88,9 @@ def main() -> None:
     if args.backend == "server":
         if not args.server_url:
             server = VLLMServer(ServeConfig(model=model_dir, port=8766, max_images=4), log=work / "vllm.log").start()
-        backend = ServerBackend(args.server_url or server.url, model_dir, concurrency=args.concurrency)
+        backend = ServerBackend(
+            args.server_url or server.url, model_dir, concurrency=args.server_concurrency or args.concurrency
+        )
     else:
         backend = TransformersBackend.from_pretrained(model_dir)
     server_rss = (lambda: round(group_rss_mb(server.process.pid), 1)) if server else (lambda: None)
@@ -139,6 +148,7 @@ def main() -> None:
         json.dumps(
             {
                 "concurrency": args.concurrency,
+                "server_concurrency": (args.server_concurrency or args.concurrency) if args.backend == "server" else None,
                 "seconds": round(time.time() - start),
                 "rounds": rounds,
                 "episodes": episodes,
