@@ -4,8 +4,9 @@ prompt ids, parse, crop, observation ids, the request's images).
 
 Episodes: "Zoom in on …" instructions and questions, 1–3 crops each, on a 1-MP and an 8K (7680×4320) image;
 sequential and 64 concurrent. Prints per-turn milliseconds (p50, p99, first decode excluded), episodes/s, and the
-graph / bare-loop ratio (goal ≤ 1.05×; ≤ 5 ms of graph work per turn on the 1-MP image). ``--profile`` prints the
-graph's cProfile top lines.
+graph / bare-loop ratio (goal ≤ 1.05×; ≤ 5 ms of graph work per turn on the 1-MP image): medians of ``--repeats``
+interleaved rounds (bare, graph, bare, …), each round's ratio in the JSON. ``--profile`` prints the cProfile top lines
+of one more, untimed, sequential pass.
 
     python benchmarks/graph_overhead.py --episodes 64 --out runs/graph_overhead
 """
@@ -133,7 +134,7 @@ def per_turn(samples: list[tuple[int, float]]) -> dict:
     }
 
 
-def run(size: tuple[int, int], n: int, concurrency: int, processor, folder: Path, profile: bool) -> dict:
+def run(size: tuple[int, int], n: int, concurrency: int, processor, folder: Path, profile: bool, repeats: int) -> dict:
     path = folder / f"scene_{size[0]}x{size[1]}.png"
     if not path.exists():
         Image.new("RGB", size, (120, 140, 160)).save(path, compress_level=1)
@@ -150,49 +151,63 @@ def run(size: tuple[int, int], n: int, concurrency: int, processor, folder: Path
 
     graph.invoke({"image": str(path), "question": questions[0]})  # the file decoded once, as in the bare loop
     for label, conc in (("sequential", 1), (f"{concurrency} concurrent", concurrency)):
-        backend.reset()
-        t0 = time.perf_counter()
-        if conc == 1:
-            bare = [bare_episode(backend, builder, str(path), q, config) for q in questions]
-        else:
-            bare = asyncio.run(
-                _gather([abare_episode(backend, builder, str(path), q, config) for q in questions], conc)
-            )
-        t_bare = time.perf_counter() - t0
-        backend.reset()
-        prof = cProfile.Profile() if profile and conc == 1 else None
-        t0 = time.perf_counter()
-        if prof:
+        rounds = []  # (bare seconds, graph seconds), interleaved: a slow spell of the machine hits both alike
+        bare_turns, graph_turns = [], []
+        for _ in range(repeats):
+            backend.reset()
+            t0 = time.perf_counter()
+            if conc == 1:
+                bare = [bare_episode(backend, builder, str(path), q, config) for q in questions]
+            else:
+                bare = asyncio.run(
+                    _gather([abare_episode(backend, builder, str(path), q, config) for q in questions], conc)
+                )
+            t_bare = time.perf_counter() - t0
+            backend.reset()
+            t0 = time.perf_counter()
+            if conc == 1:
+                timed = []
+                for q in questions:
+                    t = time.perf_counter()
+                    traj = Trajectory.from_state(graph.invoke({"image": str(path), "question": q}))
+                    timed.append((traj.turns, time.perf_counter() - t))
+            else:
+                outs = asyncio.run(
+                    graph.abatch(
+                        [{"image": str(path), "question": q} for q in questions], config={"max_concurrency": conc}
+                    )
+                )
+                timed = [(Trajectory.from_state(o).turns, 0.0) for o in outs]
+            t_graph = time.perf_counter() - t0
+            rounds.append((t_bare, t_graph))
+            bare_turns += bare
+            graph_turns += timed
+        if profile and conc == 1:  # one more sequential pass, profiled (not timed)
+            backend.reset()
+            prof = cProfile.Profile()
             prof.enable()
-        if conc == 1:
-            timed = []
             for q in questions:
-                t = time.perf_counter()
-                traj = Trajectory.from_state(graph.invoke({"image": str(path), "question": q}))
-                timed.append((traj.turns, time.perf_counter() - t))
-        else:
-            outs = asyncio.run(
-                graph.abatch([{"image": str(path), "question": q} for q in questions], config={"max_concurrency": conc})
-            )
-            timed = [(Trajectory.from_state(o).turns, 0.0) for o in outs]
-        t_graph = time.perf_counter() - t0
-        if prof:
+                graph.invoke({"image": str(path), "question": q})
             prof.disable()
             text = io.StringIO()
             pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(18)
             out["profile"] = text.getvalue()
         turns = sum(t for t, _ in bare)
+        t_bare = statistics.median(b for b, _ in rounds)
+        t_graph = statistics.median(g for _, g in rounds)
         out[label] = {
+            "rounds": len(rounds),
             "bare_episodes_per_s": round(n / t_bare, 2),
             "graph_episodes_per_s": round(n / t_graph, 2),
             "graph_vs_bare": round(t_graph / t_bare, 3),
+            "graph_vs_bare_per_round": [round(g / b, 3) for b, g in rounds],
             "turns": turns,
             "graph_ms_per_turn": round(1000 * t_graph / turns, 2),
             "bare_ms_per_turn": round(1000 * t_bare / turns, 2),
         }
         if conc == 1:
-            out[label]["graph_per_turn_after_decode"] = per_turn(timed)
-            out[label]["bare_per_turn_after_decode"] = per_turn(bare)
+            out[label]["graph_per_turn_after_decode"] = per_turn(graph_turns)
+            out[label]["bare_per_turn_after_decode"] = per_turn(bare_turns)
     return out
 
 
@@ -212,14 +227,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--sizes", default="1280x800,7680x4320")
     parser.add_argument("--out", type=Path, default=Path("runs/graph_overhead"))
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile one more sequential round (not timed)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (bare, graph, bare, …); medians")
     args = parser.parse_args()
     processor = load_processor(default_model_dir())
     folder = Path(tempfile.mkdtemp(prefix="graph-overhead-"))
     report = {}
     for size in args.sizes.split(","):
         w, h = map(int, size.split("x"))
-        report[size] = run((w, h), args.episodes, args.concurrency, processor, folder, args.profile)
+        report[size] = run((w, h), args.episodes, args.concurrency, processor, folder, args.profile, args.repeats)
         for label, figures in report[size].items():
             if label != "profile":
                 print(f"{size} {label}: {json.dumps(figures)}", flush=True)
