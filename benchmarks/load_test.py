@@ -148,7 +148,9 @@ def main() -> None:
         json.dumps(
             {
                 "concurrency": args.concurrency,
-                "server_concurrency": (args.server_concurrency or args.concurrency) if args.backend == "server" else None,
+                "server_concurrency": (args.server_concurrency or args.concurrency)
+                if args.backend == "server"
+                else None,
                 "seconds": round(time.time() - start),
                 "rounds": rounds,
                 "episodes": episodes,
