@@ -176,6 +176,28 @@ def test_async_episodes_run_concurrently(backend, processor, store, scene_path):
     assert all(Trajectory.from_state(o).turns >= 1 for o in outs)
 
 
+def test_steps_stream_the_same_under_stream_and_astream(processor, store, scene_path):
+    """``stream_mode="custom"`` yields each turn and each zoom as it happens, whichever API runs the graph (the
+    policy node has a sync and an async body; zoom runs on the event loop under astream)."""
+    script = [tool_call([200, 150, 260, 210]), answer("a checkerboard")]
+    inputs = {"image": str(scene_path), "question": QUESTION}
+
+    def graph():
+        return create_visual_agent(ScriptedBackend(processor, list(script)), image_store=store)
+
+    def steps(events):
+        return [(e["event"], e.get("answer") or e.get("crop")) for e in events]
+
+    sync = steps(graph().stream(inputs, stream_mode="custom"))
+
+    async def collect():
+        return [e async for e in graph().astream(inputs, stream_mode="custom")]
+
+    assert sync == steps(asyncio.run(collect()))
+    assert [name for name, _ in sync] == ["turn", "zoom", "turn"]
+    assert sync[1][1].startswith("sha256:") and sync[2][1] == "a checkerboard"
+
+
 def test_sqlite_checkpoint_resumes_in_a_new_graph(processor, tmp_path, scene_path):
     """Stop before the first zoom, rebuild everything from disk, resume: the crops are intact."""
     db, images = tmp_path / "threads.sqlite", tmp_path / "images"
