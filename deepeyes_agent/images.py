@@ -151,11 +151,10 @@ class ImageStore:
         path = self._path(ref)
         if durable:
             self._write(img, path)
-        else:
+        else:  # no file system call here: the graph's zoom node may run this on an event loop (the writer checks)
             with self._lock:
-                if ref in self._pending or path.exists():
-                    return ref
-                self._pending[ref] = self._writer().submit(self._write, img, path, ref)
+                if ref not in self._pending:
+                    self._pending[ref] = self._writer().submit(self._write, img, path, ref)
         return ref
 
     def _write(self, img: Image.Image, path: Path, ref: str | None = None) -> None:

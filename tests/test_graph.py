@@ -198,6 +198,22 @@ def test_steps_stream_the_same_under_stream_and_astream(processor, store, scene_
     assert sync[1][1].startswith("sha256:") and sync[2][1] == "a checkerboard"
 
 
+def test_an_async_episode_makes_no_blocking_call_on_the_event_loop(processor, store, scene_path):
+    """What ``langgraph dev`` enforces (BlockBuster raises on file and socket calls made on its event loop): the
+    policy and zoom nodes run on the loop under ``ainvoke``, so a crop is stored without touching the disk there."""
+    from blockbuster import blockbuster_ctx
+
+    graph = create_visual_agent(
+        ScriptedBackend(processor, [tool_call([200, 150, 260, 210]), answer("a checkerboard")]), image_store=store
+    )
+    store.put_file(scene_path)  # the file decoded once before (prepare decodes in a worker thread anyway)
+    with blockbuster_ctx():
+        out = asyncio.run(graph.ainvoke({"image": str(scene_path), "question": QUESTION}))
+    assert Trajectory.from_state(out).crops == 1
+    store.flush()
+    assert store.get(Trajectory.from_state(out).images[1]).size[0] > 200
+
+
 def test_sqlite_checkpoint_resumes_in_a_new_graph(processor, tmp_path, scene_path):
     """Stop before the first zoom, rebuild everything from disk, resume: the crops are intact."""
     db, images = tmp_path / "threads.sqlite", tmp_path / "images"
