@@ -85,12 +85,11 @@ def main() -> None:
             Image.open(path).convert("RGB").resize((7680, 4320), Image.BICUBIC).save(path, compress_level=1)
     model_dir = args.model or default_model_dir()
     server = None
+    server_concurrency = (args.server_concurrency or args.concurrency) if args.backend == "server" else None
     if args.backend == "server":
         if not args.server_url:
             server = VLLMServer(ServeConfig(model=model_dir, port=8766, max_images=4), log=work / "vllm.log").start()
-        backend = ServerBackend(
-            args.server_url or server.url, model_dir, concurrency=args.server_concurrency or args.concurrency
-        )
+        backend = ServerBackend(args.server_url or server.url, model_dir, concurrency=server_concurrency)
     else:
         backend = TransformersBackend.from_pretrained(model_dir)
     server_rss = (lambda: round(group_rss_mb(server.process.pid), 1)) if server else (lambda: None)
@@ -148,9 +147,7 @@ def main() -> None:
         json.dumps(
             {
                 "concurrency": args.concurrency,
-                "server_concurrency": (args.server_concurrency or args.concurrency)
-                if args.backend == "server"
-                else None,
+                "server_concurrency": server_concurrency,
                 "seconds": round(time.time() - start),
                 "rounds": rounds,
                 "episodes": episodes,
