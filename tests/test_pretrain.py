@@ -33,7 +33,8 @@ SMALL = {
         "zoom_followup": 0.1,
         "chat_followup": 0.1,
         "zoom_after_answer": 0.1,
-    },  # every task, multi-turn rows included
+        "zoom_to_answer": 0.1,
+    },  # every task, multi-turn rows and the cold start's chain included
     "spec": {
         "hidden_size": 64,
         "num_layers": 2,
@@ -104,6 +105,42 @@ def test_a_config_file_with_an_unknown_setting_is_refused(tmp_path):
     path.write_text("stpes: 7\n")
     with pytest.raises(ValueError, match="stpes"):
         PretrainConfig.from_yaml(path, out=tmp_path)
+
+
+def test_a_config_naming_an_unknown_task_is_refused():
+    with pytest.raises(ValueError, match="unknown pretraining task"):
+        PretrainConfig(out="x", task_weights={"ground": 1.0, "zoom_to_anwser": 0.5})
+
+
+def test_the_chain_is_taught_only_in_the_shipped_models_cold_start():
+    """``zoom_to_answer`` is the question → zoom → crop → answer chain itself (DeepEyesV2's cold start): no stage
+    of the base model draws it — RL's emergence is shown from the base — only the cold start that follows the
+    exported base, on the way to the shipped model."""
+    import random
+
+    from deepeyes_agent.data.zoomworld import PATTERNS
+    from deepeyes_agent.pretrain.tasks import COLD_START_TASKS, make_sample
+
+    for path in sorted(RECIPE.glob("stage*.yaml")):
+        weights = PretrainConfig.from_yaml(path, out="x").task_weights
+        assert not any(weights.get(task, 0) for task in COLD_START_TASKS), path.name
+    cold = PretrainConfig.from_yaml(RECIPE / "cold_start.yaml", out="x")
+    assert cold.init_from == Path("deepeyes_agent/assets/base_model") and cold.task_weights["zoom_to_answer"] > 0
+    from rl.config import TrainConfig  # then RL from the exported cold-start model, as the recipe's comment says
+
+    rl = TrainConfig.from_yaml(RECIPE / "rl.yaml", out="x")
+    assert f"--export {rl.model}" in (RECIPE / "cold_start.yaml").read_text()
+
+    s = make_sample(
+        random.Random(4), "zoom_to_answer", lambda w, h: (280, 280), box_grid=14, ground_margin=2.4, crop_reply="think"
+    )
+    (crop,) = s.followups
+    assert s.user_text.startswith("What pattern is on") and "<tool_call>" in s.target and "<answer>" not in s.target
+    assert crop.kind == "tool" and crop.image is not None and crop.key_spans[0] in PATTERNS
+    assert crop.target.endswith(f"<answer>{crop.key_spans[0]}</answer>") and s.truth["colour"] in crop.target
+    x1, y1, x2, y2 = s.truth["box"]
+    sx1, sy1, sx2, sy2 = s.truth["sign"]
+    assert x1 <= sx1 and y1 <= sy1 and x2 >= sx2 and y2 >= sy2  # the zoom holds the whole sign
 
 
 def test_no_sample_holds_the_question_zoom_crop_answer_chain():

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..configs import RunConfig
 from ..models.tiny import TinyModelSpec
 from ..protocol import COMPACT_SYSTEM_PROMPT
+from .tasks import ALL_TASKS
 
 
 def embedded_spec() -> TinyModelSpec:
@@ -85,7 +86,8 @@ class PretrainConfig(RunConfig):
             "chat_followup": 0.0,
             "zoom_after_answer": 0.0,
         },
-        description="how often each pretraining task is drawn",
+        description="how often each pretraining task is drawn (the cold start's chain task, zoom_to_answer, "
+        "only after the base model: recipes/embedded_model/cold_start.yaml)",
     )
     multi_turn_every: int = Field(
         0,
@@ -108,6 +110,9 @@ class PretrainConfig(RunConfig):
     free_form_share: float = Field(
         0.0, ge=0.0, le=1.0, description="share of questions asked without options (answered in the option's words)"
     )
+    direct_relation_share: float = Field(
+        0.7, ge=0.0, le=1.0, description="share of direct (full-view) answers that are relative-position questions"
+    )
     init_from: Path | None = Field(
         None, description="start from this model folder's weights (a second stage) instead of a random init"
     )
@@ -129,3 +134,11 @@ class PretrainConfig(RunConfig):
     seed: int = Field(0, description="seeds the sample stream (a step's samples depend on seed and step only)")
     spec: TinyModelSpec = Field(default_factory=embedded_spec, description="the model's architecture (random init)")
     system_prompt: str = Field(COMPACT_SYSTEM_PROMPT, description="written to the model folder's deepeyes_agent.json")
+
+    @field_validator("task_weights")
+    @classmethod
+    def _known_tasks(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(ALL_TASKS))
+        if unknown:
+            raise ValueError(f"unknown pretraining task(s) {unknown}; the tasks are {list(ALL_TASKS)}")
+        return weights

@@ -1,8 +1,10 @@
 """Pretraining samples: each is a chat prompt (system + image + text) and the assistant's target turn.
 
 Skills, never chained: grounding (a description → ``bbox_2d`` in the model's frame), the tool-call
-syntax on "zoom in on X" instructions, reading a crop, direct answers on the full view. No sample
-holds a question → tool call → crop → answer trajectory; RL has to discover that.
+syntax on "zoom in on X" instructions, reading a crop, direct answers on the full view. No sample of these
+``TASKS`` holds a question → tool call → crop → answer trajectory; RL has to discover that. The chain itself
+(``COLD_START_TASKS``) exists only for the shipped model's cold start, a stage after the base (as DeepEyesV2's
+cold-start SFT): the base model, from which RL's emergence is shown, never sees it.
 
 Three multi-turn skills give the conversation competence an instruction-tuned VLM brings, without that
 chain: the tool loop on an INSTRUCTION ("Zoom in on X." → the call → the tool's crop → a description of
@@ -34,8 +36,10 @@ TASKS = (
     "chat_followup",
     "zoom_after_answer",
 )
-BOX_TASKS = ("ground", "zoom_instruction", "explore")  # single-turn samples whose target holds a box
-MULTI_TURN_TASKS = ("zoom_followup", "chat_followup", "zoom_after_answer")  # samples with later turns
+COLD_START_TASKS = ("zoom_to_answer",)  # the question → zoom → crop → answer chain: never in the base's stages
+ALL_TASKS = TASKS + COLD_START_TASKS
+BOX_TASKS = ("ground", "zoom_instruction", "explore", "zoom_to_answer")  # samples whose first target holds a box
+MULTI_TURN_TASKS = ("zoom_followup", "chat_followup", "zoom_after_answer", "zoom_to_answer")  # with later turns
 
 
 @dataclass
@@ -230,7 +234,7 @@ def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
     qs = questions(d.scene, d.rng)
     pick = (
         [q for q in qs if q[3] == "relative_position"]
-        if d.rng.random() < 0.7
+        if d.rng.random() < d.options.get("direct_relation_share", 0.7)
         else [q for q in qs if q[3] == "attribute"]
     )
     q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
@@ -277,6 +281,25 @@ def _zoom_after_answer(d: _Draw) -> PretrainSample:
     return sample
 
 
+def _zoom_to_answer(d: _Draw) -> PretrainSample:
+    """The cold start's chain: an attribute question (options shown or not) met with a zoom on its sign, the
+    tool's crop, and the answer read from it in the tool loop's words. Only for the shipped model's cold start."""
+    q, options, _, _, sign = d.rng.choice([q for q in questions(d.scene, d.rng) if q[3] == "attribute"])
+    label, box = f"the {sign.colour} sign", d.box(sign)
+    sample = PretrainSample(
+        "zoom_to_answer",
+        d.img,
+        q,
+        d.shown(options),
+        _zoom_target(label, box),
+        [box_text(box)],
+        d.box_truth(box, sign),
+        regions_in(d.scene),
+    )
+    sample.followups.append(_tool_followup(d.img, d.scene, sign, label, box, d.vw, d.vh, d.options["crop_reply"]))
+    return sample
+
+
 _BUILDERS = {
     "ground": _ground,
     "zoom_instruction": _zoom_on_instruction,
@@ -286,8 +309,9 @@ _BUILDERS = {
     "zoom_followup": _zoom_followup,
     "chat_followup": _grounding_then_chat,
     "zoom_after_answer": _zoom_after_answer,
+    "zoom_to_answer": _zoom_to_answer,
 }
-assert set(_BUILDERS) == set(TASKS)
+assert set(_BUILDERS) == set(ALL_TASKS)
 
 
 def make_sample(
@@ -304,6 +328,7 @@ def make_sample(
     crop_reply: str = "sentence",
     relation_reasoning: bool = False,
     free_form_share: float = 0.0,
+    direct_relation_share: float = 0.7,
 ) -> PretrainSample:
     """``view_size(w, h) -> (view_w, view_h)``: the processor's resize of an original of that size.
     A grounding target is the sign grown by ``ground_margin`` and snapped outward to ``box_grid`` view px.
@@ -322,6 +347,7 @@ def make_sample(
         "crop_reply": crop_reply,
         "relation_reasoning": relation_reasoning,
         "free_form_share": free_form_share,
+        "direct_relation_share": direct_relation_share,
     }
     return _BUILDERS[task](_Draw(rng, scene, img, vw, vh, sign, options))
 

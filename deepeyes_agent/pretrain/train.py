@@ -38,6 +38,7 @@ def sample_options(cfg: PretrainConfig) -> dict:
         "crop_reply": cfg.crop_reply,
         "relation_reasoning": cfg.relation_reasoning,
         "free_form_share": cfg.free_form_share,
+        "direct_relation_share": cfg.direct_relation_share,
     }
 
 
