@@ -15,16 +15,14 @@ a multi-image chat (a grounding exchange, then a user turn with a crop and a que
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from ..data.zoomworld import Scene, make_scene, questions, render_scene
-from ..protocol import TOOL_NAME
-from ..zoom import CoordinateFrame, ViewGeometry, ZoomConfig, map_box, validate_box
 from .geometry import box_text, crop_around, regions_in, snap_outward, view_box
+from .turns import Followup, chat_followup, think, tool_followup, zoom_instruction, zoom_later, zoom_target
 
 TASKS = (
     "ground",
@@ -43,21 +41,6 @@ MULTI_TURN_TASKS = ("zoom_followup", "chat_followup", "zoom_after_answer", "zoom
 
 
 @dataclass
-class Followup:
-    """A later turn of the same conversation: the zoom tool's observation (``kind="tool"``) or a user turn
-    with an image (or none) and a question or instruction (``kind="user"``), then the assistant's reply
-    (``target``)."""
-
-    kind: str
-    image: Image.Image | None
-    target: str
-    key_spans: list[str]
-    regions: list = field(default_factory=list)
-    question: str | None = None
-    options: list[str] | None = None
-
-
-@dataclass
 class PretrainSample:
     task: str
     image: Image.Image
@@ -73,19 +56,6 @@ class PretrainSample:
     @property
     def images(self) -> list[Image.Image]:
         return [self.image] + [f.image for f in self.followups if f.image is not None]
-
-
-def _think(text: str) -> str:
-    return f"<think>{text}</think>\n"
-
-
-def _zoom_instruction(rng: random.Random, label: str) -> str:
-    return rng.choice([f"Zoom in on {label}.", f"Zoom into {label}.", f"Take a closer look at {label}."])
-
-
-def _zoom_target(label: str, box) -> str:
-    call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box, "label": label}}
-    return _think(f"I zoom in on {label}.") + f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
 
 
 @dataclass
@@ -136,7 +106,7 @@ def _ground(d: _Draw, task: str = "ground") -> PretrainSample:
     text = d.rng.choice(
         [f"Locate {d.label}.", f"Where is {d.label}? Give its bbox_2d.", f"Find {d.label} in the image."]
     )
-    target = _think(f"I look for {d.label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{d.label}"}}</answer>'
+    target = think(f"I look for {d.label}.") + f'<answer>{{"bbox_2d": {box_text(box)}, "label": "{d.label}"}}</answer>'
     return PretrainSample(
         task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene)
     )
@@ -144,7 +114,7 @@ def _ground(d: _Draw, task: str = "ground") -> PretrainSample:
 
 def _zoom_on_instruction(d: _Draw, task: str = "zoom_instruction") -> PretrainSample:
     box = d.box(d.sign)
-    text, target = _zoom_instruction(d.rng, d.label), _zoom_target(d.label, box)
+    text, target = zoom_instruction(d.rng, d.label), zoom_target(d.label, box)
     return PretrainSample(
         task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene)
     )
@@ -154,7 +124,7 @@ def _zoom_followup(d: _Draw) -> PretrainSample:
     """The tool loop on an instruction: the call, the tool's crop, its description."""
     sample = _zoom_on_instruction(d, "zoom_followup")
     sample.followups.append(
-        _tool_followup(d.img, d.scene, d.sign, d.label, sample.truth["box"], d.vw, d.vh, d.options["crop_reply"])
+        tool_followup(d.img, d.scene, d.sign, d.label, sample.truth["box"], d.vw, d.vh, d.options["crop_reply"])
     )
     return sample
 
@@ -162,7 +132,7 @@ def _zoom_followup(d: _Draw) -> PretrainSample:
 def _grounding_then_chat(d: _Draw) -> PretrainSample:
     """A grounding exchange, then a user turn with a crop and a question about it."""
     sample = _ground(d, "chat_followup")
-    sample.followups.append(_chat_followup(d.rng, d.img, d.scene, d.options["crop_margin"]))
+    sample.followups.append(chat_followup(d.rng, d.img, d.scene, d.options["crop_margin"]))
     return sample
 
 
@@ -173,7 +143,7 @@ def _explore(d: _Draw) -> PretrainSample:
     pick = [q for q in qs if q[3] == d.rng.choice(["attribute", "relative_position"])]
     q, options, _, _, target_sign = d.rng.choice(pick or qs)
     box = d.box(target_sign)
-    target = _zoom_target(f"the {target_sign.colour} sign", box)
+    target = zoom_target(f"the {target_sign.colour} sign", box)
     return PretrainSample(
         "explore",
         d.img,
@@ -204,7 +174,7 @@ def _answer(
         img,
         q,
         shown,
-        _think(reason) + f"<answer>{answer}</answer>",
+        think(reason) + f"<answer>{answer}</answer>",
         [*reason_spans, f"<answer>{answer}"],
         {"answer": answer, "options": options, "answer_index": answer_index, "n_options": len(options)},
         regions,
@@ -276,7 +246,7 @@ def _zoom_after_answer(d: _Draw) -> PretrainSample:
     sample, asked_about = _direct(d, "zoom_after_answer")
     o = d.options
     sample.followups.extend(
-        _zoom_later(d.rng, d.img, d.scene, asked_about, d.vw, d.vh, o["ground_margin"], o["box_grid"], o["crop_reply"])
+        zoom_later(d.rng, d.img, d.scene, asked_about, d.vw, d.vh, o["ground_margin"], o["box_grid"], o["crop_reply"])
     )
     return sample
 
@@ -291,12 +261,12 @@ def _zoom_to_answer(d: _Draw) -> PretrainSample:
         d.img,
         q,
         d.shown(options),
-        _zoom_target(label, box),
+        zoom_target(label, box),
         [box_text(box)],
         d.box_truth(box, sign),
         regions_in(d.scene),
     )
-    sample.followups.append(_tool_followup(d.img, d.scene, sign, label, box, d.vw, d.vh, d.options["crop_reply"]))
+    sample.followups.append(tool_followup(d.img, d.scene, sign, label, box, d.vw, d.vh, d.options["crop_reply"]))
     return sample
 
 
@@ -350,52 +320,3 @@ def make_sample(
         "direct_relation_share": direct_relation_share,
     }
     return _BUILDERS[task](_Draw(rng, scene, img, vw, vh, sign, options))
-
-
-def _tool_followup(
-    img: Image.Image, scene: Scene, sign, label: str, box, vw: int, vh: int, crop_reply: str = "sentence"
-) -> Followup:
-    """The zoom tool's crop of ``box`` (view frame, as the tool maps it), then what the crop shows: the answer
-    "The pattern on X is P." (``crop_reply="sentence"``), or that sentence said in the thinking and the answer
-    in the words a reading answer writes, "<answer>P</answer>" (``"think"``) — so describing a crop and
-    answering about one never pull apart, and the pattern is still read at the end of a sentence."""
-    geom = ViewGeometry(scene.width, scene.height, vw, vh)
-    bounds = validate_box(map_box(box, geom, CoordinateFrame.QWEN25_PIXELS), geom, ZoomConfig())
-    seen = f"The pattern on {label} is {sign.pattern}."
-    if crop_reply == "sentence":
-        reply = _think(f"I see {label} up close.") + f"<answer>{seen}</answer>"
-    elif crop_reply == "think":
-        reply = _think(f"I see {label} up close. {seen}") + f"<answer>{sign.pattern}</answer>"
-    else:
-        raise ValueError(f"crop_reply must be 'sentence' or 'think', not {crop_reply!r}")
-    return Followup("tool", img.crop(bounds), reply, [sign.pattern], regions_in(scene, bounds[:2]))
-
-
-def _zoom_later(
-    rng: random.Random,
-    img: Image.Image,
-    scene: Scene,
-    sign,
-    vw: int,
-    vh: int,
-    ground_margin: float,
-    box_grid: int,
-    crop_reply: str,
-) -> list[Followup]:
-    """A text-only user turn "Zoom in on X." (X: mostly the sign just asked about), the call, then the tool's
-    crop and its description."""
-    if rng.random() < 0.3:
-        sign = rng.choice(scene.signs)
-    label = f"the {sign.colour} sign"
-    box = snap_outward(view_box(sign.box, scene, vw, vh, ground_margin), box_grid, vw, vh)
-    ask = Followup("user", None, _zoom_target(label, box), [box_text(box)], question=_zoom_instruction(rng, label))
-    return [ask, _tool_followup(img, scene, sign, label, box, vw, vh, crop_reply)]
-
-
-def _chat_followup(rng: random.Random, img: Image.Image, scene: Scene, crop_margin) -> Followup:
-    """A user turn with a crop around one sign and the pattern question about it, answered."""
-    q, options, answer_index, _, sign = rng.choice([q for q in questions(scene, rng) if q[3] == "attribute"])
-    crop, bounds = crop_around(img, sign.box, rng, crop_margin, jitter=0.12)
-    answer = options[answer_index]
-    reply = _think(f"I read the pattern on the {sign.colour} sign.") + f"<answer>{answer}</answer>"
-    return Followup("user", crop, reply, [f"<answer>{answer}"], regions_in(scene, bounds[:2]), q, options)
