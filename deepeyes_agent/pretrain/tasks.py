@@ -112,12 +112,17 @@ def _ground(d: _Draw, task: str = "ground") -> PretrainSample:
     )
 
 
-def _zoom_on_instruction(d: _Draw, task: str = "zoom_instruction") -> PretrainSample:
-    box = d.box(d.sign)
-    text, target = zoom_instruction(d.rng, d.label), zoom_target(d.label, box)
+def _zoom_call(d: _Draw, task: str, sign, text: str, shown: list[str] | None) -> PretrainSample:
+    """A first turn answered with a zoom on ``sign`` (its box grown and snapped, as a grounding answer's)."""
+    box = d.box(sign)
+    target = zoom_target(f"the {sign.colour} sign", box)
     return PretrainSample(
-        task, d.img, text, None, target, [box_text(box)], d.box_truth(box, d.sign), regions_in(d.scene)
+        task, d.img, text, shown, target, [box_text(box)], d.box_truth(box, sign), regions_in(d.scene)
     )
+
+
+def _zoom_on_instruction(d: _Draw, task: str = "zoom_instruction") -> PretrainSample:
+    return _zoom_call(d, task, d.sign, zoom_instruction(d.rng, d.label), None)
 
 
 def _zoom_followup(d: _Draw) -> PretrainSample:
@@ -142,18 +147,7 @@ def _explore(d: _Draw) -> PretrainSample:
     qs = questions(d.scene, d.rng)
     pick = [q for q in qs if q[3] == d.rng.choice(["attribute", "relative_position"])]
     q, options, _, _, target_sign = d.rng.choice(pick or qs)
-    box = d.box(target_sign)
-    target = zoom_target(f"the {target_sign.colour} sign", box)
-    return PretrainSample(
-        "explore",
-        d.img,
-        q,
-        d.shown(options),
-        target,
-        [box_text(box)],
-        d.box_truth(box, target_sign),
-        regions_in(d.scene),
-    )
+    return _zoom_call(d, "explore", target_sign, q, d.shown(options))
 
 
 def _answer(
@@ -204,7 +198,7 @@ def _direct(d: _Draw, task: str = "direct") -> tuple[PretrainSample, object]:
     qs = questions(d.scene, d.rng)
     pick = (
         [q for q in qs if q[3] == "relative_position"]
-        if d.rng.random() < d.options.get("direct_relation_share", 0.7)
+        if d.rng.random() < d.options["direct_relation_share"]
         else [q for q in qs if q[3] == "attribute"]
     )
     q, options, answer_index, _, target_sign = d.rng.choice(pick or qs)
@@ -255,17 +249,8 @@ def _zoom_to_answer(d: _Draw) -> PretrainSample:
     """The cold start's chain: an attribute question (options shown or not) met with a zoom on its sign, the
     tool's crop, and the answer read from it in the tool loop's words. Only for the shipped model's cold start."""
     q, options, _, _, sign = d.rng.choice([q for q in questions(d.scene, d.rng) if q[3] == "attribute"])
-    label, box = f"the {sign.colour} sign", d.box(sign)
-    sample = PretrainSample(
-        "zoom_to_answer",
-        d.img,
-        q,
-        d.shown(options),
-        zoom_target(label, box),
-        [box_text(box)],
-        d.box_truth(box, sign),
-        regions_in(d.scene),
-    )
+    sample = _zoom_call(d, "zoom_to_answer", sign, q, d.shown(options))
+    label, box = f"the {sign.colour} sign", sample.truth["box"]
     sample.followups.append(tool_followup(d.img, d.scene, sign, label, box, d.vw, d.vh, d.options["crop_reply"]))
     return sample
 
