@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from .device import PlacementConfig
+
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping with its ``extends:`` chain resolved (the file's own keys win)."""
@@ -50,7 +52,11 @@ class RunConfig(BaseModel):
         )
 
 
-class JudgedRunConfig(RunConfig):
+class ModelRunConfig(RunConfig, PlacementConfig):
+    """A run that loads a model: its device and precision (``--device``, ``--dtype``, ``--compile``)."""
+
+
+class JudgedRunConfig(ModelRunConfig):
     """A run whose answers are judged: eval, select and train share these settings."""
 
     judge: Literal["option", "exact", "llm"] = Field(

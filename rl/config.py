@@ -8,8 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from deepeyes_agent.configs import JudgedRunConfig
+from deepeyes_agent.serving import VLLMEngineConfig
 
 from .grpo import GRPOConfig
+from .lora import LoraConfig
+from .precision import Precision
 from .reward import RewardConfig
 
 
@@ -44,11 +47,29 @@ class TrainConfig(JudgedRunConfig):
     concurrency: int | None = Field(
         None, ge=1, description="episodes in flight during rollouts (default: all of a step)"
     )
+    vllm: VLLMEngineConfig = Field(
+        default_factory=lambda: VLLMEngineConfig(gpu_memory_utilization=0.5),
+        description="the rollout engine: rollout_backend vllm here (on the trainer's GPU, asleep during the update), "
+        "and OpenRLHF's engines",
+    )
     # optimisation
     lr: float = Field(1e-6, description="DeepEyes: 1e-6 for 7B; small models want more")
     weight_decay: float = Field(0.01, description="AdamW weight decay (DeepEyes: 0.01)")
     grad_clip: float = Field(1.0, description="gradient-norm clip (DeepEyes: 1.0)")
     micro_batch: int = Field(8, ge=1, description="trajectories per forward/backward")
+    precision: Precision = Field(
+        Precision.MIXED,
+        description="mixed: trained weights in float32, forward/backward in dtype (autocast) · pure: the weights "
+        "in dtype, no float32 copy (bfloat16 at lr 1e-6 barely moves them: see weights_moved)",
+    )
+    gradient_checkpointing: bool | None = Field(
+        None,
+        description="recompute activations in the backward pass (default: on for models of 100M+ parameters)",
+    )
+    optimizer: Literal["adamw", "adamw_8bit"] = Field(
+        "adamw", description="adamw (torch) · adamw_8bit: bitsandbytes' 8-bit moments (CUDA), a quarter of the memory"
+    )
+    lora: LoraConfig = Field(default_factory=LoraConfig)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     # reward
     reward: RewardConfig = Field(default_factory=RewardConfig)

@@ -1,8 +1,10 @@
 """The local GRPO trainer: rollouts through the graph → reward → advantages → clipped loss → step.
 
-One machine (CPU or one GPU). The policy is the rollout backend's own model, so weights are in sync
-after every step; a backend holding a separate copy gets ``load_state_dict`` (``sync_weights``).
-Checkpoints are atomic; ``resume`` continues from the last complete one with the same data stream.
+One machine (the CPU or one GPU). The policy is the rollout backend's own model, so weights are in sync
+after every step; a backend holding a separate copy (an in-process vLLM engine, colocated on the GPU and asleep
+during the update) gets ``load_state_dict``. Device, precision and LoRA are decided in :mod:`.policy`.
+Checkpoints are atomic; ``resume`` continues from the last complete one with the same data stream; an
+out-of-memory stops the run naming the settings to lower, the last checkpoint intact.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import copy
 import json
 import random
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,7 +21,8 @@ import torch
 from deepeyes_agent.backends import SamplingParams, TransformersBackend
 from deepeyes_agent.checkpoint import latest, save_atomically
 from deepeyes_agent.datasets import load_rows
-from deepeyes_agent.errors import InputError
+from deepeyes_agent.device import dtype_name, is_out_of_memory
+from deepeyes_agent.errors import InputError, TrainingOutOfMemory
 from deepeyes_agent.eval.boxes import contains, iou
 from deepeyes_agent.eval.rows import order_options
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
@@ -28,6 +32,9 @@ from deepeyes_agent.models import agent_defaults, resolve_model_dir, write_agent
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
 from .judges import make_judge
+from .lora import ADAPTER_DIR, adapters_disabled, has_adapters, merged_state_dict, save_adapter
+from .policy import adopt_policy, load_policy, make_optimizer, memory_report, prepare_for_training
+from .precision import MovedWeights
 from .rollout import Episode, collect
 from .tensors import collate_trajectories, token_logprobs
 
@@ -59,11 +66,6 @@ def usable_rows(cfg: TrainConfig) -> tuple[list, list[dict]]:
     if not tool_rows:
         raise InputError(f"{cfg.data}: no usable rows ({len(skipped)} skipped, e.g. {skipped[:1]})")
     return tool_rows, skipped
-
-
-def sync_weights(backend, model) -> None:
-    if getattr(backend, "model", None) is not model:
-        backend.load_state_dict(model.state_dict())
 
 
 def step_metrics(episodes: list[Episode]) -> dict:
@@ -109,9 +111,10 @@ class LocalTrainer:
         store: ImageStore | None = None,
         rollout_backend=None,
     ):
-        """``backend`` holds the trained model; rollouts run on it, or on ``rollout_backend`` (e.g. a running
-        :class:`VLLMBackend`; built from ``cfg.rollout_backend`` when not given) which gets the weights
-        after every step."""
+        """``backend`` holds the trained model (default: loaded from ``cfg.model`` on ``cfg.device``, in the run's
+        precision, with LoRA adapters when ``cfg.lora.rank`` > 0); rollouts run on it, or on ``rollout_backend``
+        (e.g. a running :class:`VLLMBackend`; built from ``cfg.rollout_backend`` when not given), which gets the
+        weights after every step — merged, with LoRA."""
         if backend is not None and getattr(backend, "model", None) is None:
             raise TypeError(
                 "RL needs a token-level backend with a trainable model (transformers); a chat model "
@@ -123,13 +126,27 @@ class LocalTrainer:
         resume = latest(cfg.out)
         self.start_step = 0
         if backend is None:
-            backend = TransformersBackend.from_pretrained(resume or self.model_dir)
+            backend, self.precision = load_policy(cfg, self.model_dir, resume)
+        else:
+            self.precision = adopt_policy(cfg, backend, self.model_dir, resume)
+        if (warning := self.precision.warning()) is not None:
+            warnings.warn(warning, stacklevel=2)
         self.backend, self.model = backend, backend.model
+        self.trained = prepare_for_training(self.model, cfg)
         self.rollout_backend = rollout_backend or backend
         if rollout_backend is None and cfg.rollout_backend == "vllm":
             from deepeyes_agent.backends.vllm_backend import VLLMBackend
 
-            self.rollout_backend = VLLMBackend(resume or self.model_dir, max_images=cfg.max_turns + 1, seed=cfg.seed)
+            self.rollout_backend = VLLMBackend(
+                resume or self.model_dir,
+                dtype="auto" if self.precision.device.type != "cuda" else dtype_name(self.precision.compute),
+                max_images=cfg.max_turns + 1,
+                seed=cfg.seed,
+                engine=cfg.vllm,
+                sleep_mode=self.precision.device.type == "cuda",
+            )
+            if has_adapters(self.model):  # the engine started from the base weights: give it the adapters' too
+                self.rollout_backend.load_state_dict(merged_state_dict(self.model))
         self.store = store or ImageStore()
         self.agent_config = AgentConfig.for_model(
             self.model_dir,
@@ -137,12 +154,18 @@ class LocalTrainer:
             max_turns=cfg.max_turns,
             sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p),
         )
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = make_optimizer(cfg, self.trained, self.precision.device)
         if resume is not None:
-            state = torch.load(resume / "trainer_state.pt", weights_only=True)
+            state = torch.load(resume / "trainer_state.pt", weights_only=True, map_location=self.precision.device)
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.precision.scaling and "grad_scaler" in state:
+                self.precision.scaler.load_state_dict(state["grad_scaler"])
             self.start_step = state["step"]
-        self.reference = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.grpo.kl_coef > 0 else None
+        if cfg.grpo.kl_coef > 0 and not has_adapters(self.model):
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        else:  # no KL, or LoRA: the reference is the base model itself, adapters switched off
+            self.reference = None
+        self.moved: MovedWeights | None = None
         self.judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
         self.rows, self.skipped = usable_rows(cfg)
 
@@ -154,9 +177,9 @@ class LocalTrainer:
         picked = rng.sample(self.rows, min(self.cfg.prompts_per_step, len(self.rows)))
         return [order_options(r, "shuffle", self.cfg.seed * 100003 + step, i) for i, r in enumerate(picked)]
 
-    def train_step(self, step: int) -> dict:
+    def rollout(self, step: int) -> list[Episode]:
+        """The step's episodes: ``rollouts_per_prompt`` runs of the agent graph per prompt, rewarded."""
         cfg = self.cfg
-        t0 = time.time()
         self.model.eval()
         episodes = collect(
             self.graph(),
@@ -174,14 +197,24 @@ class LocalTrainer:
             bad = {u["line"] for u in unusable}
             self.rows = [r for r in self.rows if r.line not in bad]
             self.skipped.extend(unusable)
+            self.unusable = unusable
         if not episodes:
             raise InputError(f"step {step + 1}: no prompt of this step has a usable image ({unusable[:2]} …)")
-        t_rollout = time.time() - t0
+        return episodes
+
+    def update(self, episodes: list[Episode]) -> dict:
+        """One optimizer step on the episodes: every tensor on the model's device, the forward and backward in the
+        run's precision, the loss averaged over all trained tokens of the step."""
+        cfg, policy = self.cfg, self.precision
+        device = next(self.model.parameters()).device
         rewards = torch.tensor([e.reward.total for e in episodes])
-        advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps)
+        advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps).to(device)
         learn = [i for i in range(len(episodes)) if advantages[i] != 0 or cfg.grpo.kl_coef > 0]
         total_tokens = sum(sum(len(a.token_ids) for a in episodes[i].trajectory.actions) for i in learn)
         stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "logprob_gap": 0.0}
+        if self.moved is None:
+            self.moved = MovedWeights(self.trained, seed=cfg.seed)
+        before = self.moved.snapshot()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for start in range(0, len(learn), cfg.micro_batch):
@@ -193,52 +226,96 @@ class LocalTrainer:
                 self.model.config.image_token_id,
                 self.backend.pad_token_id,
                 cfg.max_length,
-            )
-            logp, entropy = token_logprobs(self.model, batch, with_entropy=True)
-            ref = None
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref, _ = token_logprobs(self.reference, batch)
+                dtype=next(self.model.parameters()).dtype,
+            ).to(device)
+            with policy.autocast():
+                logp, entropy = token_logprobs(self.model, batch, with_entropy=True)
+                ref = self.reference_logprobs(batch)
             old = logp.detach() if cfg.grpo.old_logprobs == "recompute" else batch.old_logprobs
             mask = batch.action_mask.bool()
             stats["logprob_gap"] += float((logp.detach() - batch.old_logprobs)[mask].abs().sum() / max(1, total_tokens))
             out = policy_loss(logp, old, advantages[idx], batch.action_mask, cfg.grpo, ref)
             share = batch.action_mask.sum().item() / max(1, total_tokens)
-            (out.loss * share).backward()
+            policy.backward(out.loss * share)
             stats["loss"] += out.loss.item() * share
             stats["kl"] += out.kl * share
             stats["clip_fraction"] += out.clip_fraction * share
             stats["entropy"] += float((entropy.detach() * batch.action_mask).sum() / max(1, total_tokens))
-        grad_norm = (
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip) if learn else torch.tensor(0.0)
-        )
+        grad_norm = 0.0
         if learn:
-            self.optimizer.step()
+            policy.unscale(self.optimizer)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip))
+            policy.step(self.optimizer)
         self.model.eval()
-        sync_weights(self.rollout_backend, self.model)
+        return {
+            **stats,
+            "grad_norm": grad_norm,
+            "weights_moved": self.moved.share(before) if learn else 0.0,
+            "trained_trajectories": len(learn),
+            "trained_tokens": sum(len(episodes[i].trajectory.input_ids()) for i in learn),
+        }
+
+    def reference_logprobs(self, batch) -> torch.Tensor | None:
+        """The frozen reference policy's logprobs (KL): a copy of the starting model, or with LoRA the base model
+        (adapters off); None without KL."""
+        if self.cfg.grpo.kl_coef <= 0:
+            return None
+        with torch.no_grad():
+            if self.reference is not None:
+                return token_logprobs(self.reference, batch)[0]
+            with adapters_disabled(self.model):
+                return token_logprobs(self.model, batch)[0]
+
+    def train_step(self, step: int) -> dict:
+        t0 = time.time()
+        self.unusable: list[dict] = []
+        self.phase = "rollout"
+        episodes = self.rollout(step)
+        t_rollout = time.time() - t0
+        self.phase = "update"
+        sleep = getattr(self.rollout_backend, "sleep", None) if self.rollout_backend is not self.backend else None
+        if sleep is not None:  # a colocated vLLM engine gives its GPU memory to the update
+            sleep()
+        update = self.update(episodes)
+        self.phase = "weight sync"
+        self.sync_weights()
         return {
             "step": step + 1,
             **step_metrics(episodes),
-            **stats,
-            "grad_norm": float(grad_norm),
-            "trained_trajectories": len(learn),
-            "trained_tokens": sum(len(episodes[i].trajectory.input_ids()) for i in learn),
+            **update,
             "rollout_s": t_rollout,
             "step_s": time.time() - t0,
-            **({"skipped_rows": unusable} if unusable else {}),
+            **memory_report(self.precision.device),
+            **({"skipped_rows": self.unusable} if self.unusable else {}),
         }
 
+    def sync_weights(self) -> None:
+        """The rollout backend generates with the new weights: it is the trained model itself, or it gets them
+        (merged with the adapters under LoRA) through ``load_state_dict``."""
+        backend = self.rollout_backend
+        if getattr(backend, "model", None) is self.model:
+            return
+        backend.load_state_dict(merged_state_dict(self.model) if has_adapters(self.model) else self.model.state_dict())
+
     def save(self, step: int) -> Path:
+        """An atomic checkpoint: the model (the float32 master weights with mixed precision; with LoRA the base
+        merged with the adapters, plus the adapter itself under ``adapter/``), its processor and agent defaults,
+        and the optimizer's state — what ``--resume`` continues from exactly."""
+
         def write(folder: Path) -> None:
-            self.model.save_pretrained(folder)
+            if has_adapters(self.model):
+                self.model.save_pretrained(folder, state_dict=merged_state_dict(self.model))
+                save_adapter(self.model, self.cfg.lora, folder / ADAPTER_DIR, self.model_dir)
+            else:
+                self.model.save_pretrained(folder)
             self.backend.processor.save_pretrained(folder)
             write_agent_defaults(
                 folder, **{**agent_defaults(self.model_dir), "system_prompt": self.agent_config.system_prompt}
             )
-            torch.save(
-                {"step": step, "optimizer": self.optimizer.state_dict(), "config": self.cfg.model_dump(mode="json")},
-                folder / "trainer_state.pt",
-            )
+            state = {"step": step, "optimizer": self.optimizer.state_dict(), "config": self.cfg.model_dump(mode="json")}
+            if self.precision.scaling:
+                state["grad_scaler"] = self.precision.scaler.state_dict()
+            torch.save(state, folder / "trainer_state.pt")
 
         return save_atomically(self.cfg.out, write, str(step))
 
@@ -275,7 +352,13 @@ class LocalTrainer:
             metrics.write(json.dumps(self.evaluate(0)) + "\n")
         for step in range(self.start_step, cfg.steps):
             torch.manual_seed(cfg.seed * 100003 + step)
-            record = self.train_step(step)
+            try:
+                record = self.train_step(step)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    metrics.close()
+                    raise self.out_of_memory(step, exc) from exc
+                raise
             if cfg.eval_data and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
                 record.update(self.evaluate(step + 1))
             metrics.write(json.dumps(record) + "\n")
@@ -287,3 +370,27 @@ class LocalTrainer:
                 self.save(step + 1)
         metrics.close()
         return cfg.out
+
+    def out_of_memory(self, step: int, exc: BaseException) -> TrainingOutOfMemory:
+        """The error an out-of-memory becomes: where it happened, the settings that lower the memory, and the
+        checkpoint a ``--resume`` continues from (nothing after it was written)."""
+        cfg = self.cfg
+        if self.precision.device.type == "cuda":
+            torch.cuda.empty_cache()
+        done = latest(cfg.out)
+        kept = (
+            f"checkpoint {(done / 'COMPLETE').read_text()} in {done} is intact: rerun with --resume"
+            if done is not None
+            else "no checkpoint was written yet"
+        )
+        phase = getattr(self, "phase", "step")
+        lower = (
+            f"--micro-batch (now {cfg.micro_batch}), --max-length ({cfg.max_length})"
+            if phase == "update"
+            else f"--rollouts-per-prompt (now {cfg.rollouts_per_prompt}), --prompts-per-step ({cfg.prompts_per_step}), "
+            f"--concurrency ({cfg.concurrency or 'all'}), --max-new-tokens ({cfg.max_new_tokens})"
+        )
+        lora = "" if cfg.lora.enabled else ", or train LoRA adapters (--lora-rank 64)"
+        return TrainingOutOfMemory(
+            f"out of memory on {self.precision.device} in the {phase} of step {step + 1}: lower {lower}{lora}; {kept}"
+        )

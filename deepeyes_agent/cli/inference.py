@@ -8,11 +8,21 @@ from pathlib import Path
 import typer
 from rich.panel import Panel
 
+from ..device import DType
 from ..eval.runner import EvalConfig
 from ..serving import ServeConfig
 from ..zoom import CoordinateFrame
 from .app import app, console
-from .options import BackendOption, ModelOption, ServedModelOption, ServerUrlOption, config_command
+from .options import (
+    BackendOption,
+    CompileOption,
+    DeviceOption,
+    DTypeOption,
+    ModelOption,
+    ServedModelOption,
+    ServerUrlOption,
+    config_command,
+)
 
 
 @app.command()
@@ -32,12 +42,16 @@ def ask(
         None, help="frame of the model's boxes (default: from the model family)"
     ),
     deepeyes_parity: bool = typer.Option(False, help="treat boxes as original-image pixels, as DeepEyes did"),
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.AUTO,
+    compile: CompileOption = False,
     save_trace: Path | None = typer.Option(None, help="write a picture of the trajectory (PNG)"),
     save_json: Path | None = typer.Option(None, help="write the trajectory as JSON"),
 ) -> None:
     """Answer QUESTION about IMAGE, zooming in as the model decides; prints every turn."""
     from ..backends import SamplingParams
     from ..backends.factory import make_backend
+    from ..device import PlacementConfig
     from ..graphs import AgentConfig, create_visual_agent
     from ..images import ImageStore
     from ..models import resolve_model_dir
@@ -48,7 +62,12 @@ def ask(
     model_dir = resolve_model_dir(model)
     console.print(f"[dim]model: {model_dir}[/dim]")
     policy = make_backend(
-        backend, model_dir, server_url=server_url, served_model=served_model, max_images=max_turns + 1
+        backend,
+        model_dir,
+        server_url=server_url,
+        served_model=served_model,
+        max_images=max_turns + 1,
+        placement=PlacementConfig(device=device, dtype=dtype, compile=compile),
     )
     config = AgentConfig.for_model(
         model_dir,
@@ -127,6 +146,8 @@ def evaluate(
         served_model=served_model,
         concurrency=cfg.concurrency,
         max_images=cfg.max_turns + 1,
+        placement=cfg,
+        vllm=cfg.vllm,
     )
     agent = AgentConfig.for_model(
         model_dir,

@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from ..backends.factory import BackendKind
 from ..configs import deep_merge, read_yaml
+from ..device import DType
 
 # -- options shared by several commands (one declaration each) -----------------------------------------
 ModelOption = Annotated[
@@ -49,6 +50,17 @@ ServerUrlOption = Annotated[
 ServedModelOption = Annotated[
     str | None, typer.Option("--served-model", help="the server's model name (--served-model-name)")
 ]
+
+
+def _described(name: str) -> str:
+    from ..device import PlacementConfig
+
+    return PlacementConfig.model_fields[name].description
+
+
+DeviceOption = Annotated[str, typer.Option("--device", help=_described("device"))]
+DTypeOption = Annotated[DType, typer.Option("--dtype", help=_described("dtype"))]
+CompileOption = Annotated[bool, typer.Option("--compile/--no-compile", help=_described("compile"))]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -94,6 +106,14 @@ def _default_text(field) -> str:
     return f"default: {text}" if len(text) <= 60 else "default: see the config class"
 
 
+def _mixin_panel(cls: type[BaseModel], name: str) -> str | None:
+    """The help panel of a field declared by a settings mixin that names one (e.g. device and precision)."""
+    for base in cls.__mro__:
+        if name in base.__dict__.get("__annotations__", {}):
+            return getattr(base, "help_panel", None)
+    return None
+
+
 def config_parameters(
     cls: type[BaseModel], *, skip: set[str] = frozenset(), prefix: str = "", panel: str | None = None
 ) -> list[tuple[tuple[str, ...], inspect.Parameter, bool]]:
@@ -115,7 +135,11 @@ def config_parameters(
         help_parts = [field.description or "", "(JSON)" if is_json else "", f"({default})" if default else ""]
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         option = typer.Option(
-            None, *decls, help=" ".join(p for p in help_parts if p), rich_help_panel=panel, show_default=False
+            None,
+            *decls,
+            help=" ".join(p for p in help_parts if p),
+            rich_help_panel=panel or _mixin_panel(cls, name),
+            show_default=False,
         )
         param = inspect.Parameter(
             f"{prefix}{name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None

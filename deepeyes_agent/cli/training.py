@@ -90,5 +90,5 @@ def select_rows(cfg: SelectConfig, model: ModelOption = None) -> None:
 
     model_dir = resolve_model_dir(model)
     agent = AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64))
-    report = select(cfg, TransformersBackend.from_pretrained(model_dir), agent)
+    report = select(cfg, TransformersBackend.from_pretrained(model_dir, placement=cfg.placement(model_dir)), agent)
     console.print_json(json.dumps({k: v for k, v in report.items() if k != "config"}))

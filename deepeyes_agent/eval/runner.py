@@ -22,6 +22,7 @@ from ..backends.base import GenerationRequest, RequestRejected, SamplingParams, 
 from ..configs import JudgedRunConfig
 from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
+from ..serving import VLLMEngineConfig
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
 from .boxes import contains, iou, parse_box, tight_hit
@@ -60,6 +61,9 @@ class EvalConfig(JudgedRunConfig):
     strict: bool = Field(False, description="stop at the first bad row instead of skipping it")
     resume: bool = Field(False, description="keep the finished rows of OUT/rows.jsonl and run only the rest")
     traces: int = Field(0, ge=0, description="write trace JSON + HTML page for the first K rows (tool/direct/oracle)")
+    vllm: VLLMEngineConfig = Field(
+        default_factory=VLLMEngineConfig, description="the in-process engine (--backend vllm)"
+    )
 
 
 def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:

@@ -25,6 +25,18 @@ class Batch:
     tasks: list[str]
     samples: list[PretrainSample]
 
+    def to(self, device) -> Batch:
+        move = lambda t: t.to(device)  # noqa: E731
+        return Batch(
+            move(self.input_ids),
+            move(self.attention_mask),
+            move(self.mm_token_type_ids),
+            move(self.weights),
+            {k: move(v) for k, v in self.vision.items()},
+            self.tasks,
+            self.samples,
+        )
+
 
 def _reply(tok, target: str, key_spans: list[str], key_weight: float) -> tuple[list[int], list[float]]:
     """An assistant turn (+ ``<|im_end|>``) and its loss weights: ``key_weight`` on the key spans' tokens."""

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..configs import RunConfig
+from ..configs import ModelRunConfig
 from ..models.tiny import TinyModelSpec
 from ..protocol import COMPACT_SYSTEM_PROMPT
 from .tasks import ALL_TASKS
@@ -39,7 +39,7 @@ def embedded_spec() -> TinyModelSpec:
     )
 
 
-class PretrainConfig(RunConfig):
+class PretrainConfig(ModelRunConfig):
     """Pretraining of the embedded model on zoom-world skills (the recipe: recipes/embedded_model/)."""
 
     out: Path = Field(description="run folder (resumes from its checkpoint when present)")

@@ -56,7 +56,7 @@ def colour_binding(boxes, batch, x, image_positions, colour_labels, probe: Probe
         queries += [x[row, p] for p in positions]
         named += [colour] * len(positions)
     if queries:
-        loss = loss + F.cross_entropy(torch.stack(queries) @ protos.T, torch.tensor(named))
+        loss = loss + F.cross_entropy(torch.stack(queries) @ protos.T, torch.tensor(named, device=x.device))
     return loss
 
 
@@ -73,7 +73,7 @@ def box_regression(boxes, batch, last_hidden, probe: Probes):
             targets.append(norm[k])
     if not preds:
         return None
-    return F.mse_loss(torch.stack(preds), torch.tensor(targets))
+    return F.mse_loss(torch.stack(preds), torch.tensor(targets, device=last_hidden.device))
 
 
 def auxiliary_losses(
@@ -84,10 +84,12 @@ def auxiliary_losses(
     image_positions = batch.input_ids == builder.image_token_id
     if cfg.aux_position_weight > 0:  # image tokens' hidden states know their grid position
         h = out.hidden_states[cfg.aux_position_layer][image_positions]
-        aux = F.mse_loss(torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge))
+        aux = F.mse_loss(
+            torch.sigmoid(probe.position(h)), grid_targets(batch, builder.image_token_id, merge).to(h.device)
+        )
         terms.append(cfg.aux_position_weight * aux)
         record["aux_position_loss"] = aux.item()
-    colour_t, pattern_t = token_labels(batch, merge)
+    colour_t, pattern_t = (t.to(batch.input_ids.device) for t in token_labels(batch, merge))
     boxes = box_queries(builder, batch)  # (row, box-emitting positions, image positions) of grounding rows
     if supervise:
         att = attention_to_target(cfg, boxes, batch, out.attentions, merge, colour_t)

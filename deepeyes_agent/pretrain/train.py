@@ -107,7 +107,7 @@ def save_checkpoint(out: Path, model, processor, optimizer, probe, step: int, cf
     return save_atomically(out, write, str(step))
 
 
-def load_or_init(cfg: PretrainConfig):
+def load_or_init(cfg: PretrainConfig, device: torch.device):
     """The model and processor to train, the trainer state to resume (or None), its step, and probes carried
     over from the stage this one continues: from the run's own checkpoint, from ``init_from``, or from scratch."""
     from transformers import AutoModelForImageTextToText
@@ -116,7 +116,7 @@ def load_or_init(cfg: PretrainConfig):
     if resume:
         model = AutoModelForImageTextToText.from_pretrained(resume, dtype=torch.float32)
         processor = load_processor(resume, image_backend="pil")  # the recipe's processor (build_tiny_model)
-        state = torch.load(resume / "trainer_state.pt", weights_only=True)
+        state = torch.load(resume / "trainer_state.pt", weights_only=True, map_location=device)
         return model, processor, state, state["step"], None
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
@@ -125,7 +125,11 @@ def load_or_init(cfg: PretrainConfig):
             model = with_kv_heads(model, cfg.kv_heads)
         processor = load_processor(cfg.init_from, image_backend="pil")
         previous = Path(cfg.init_from) / "trainer_state.pt"  # a run's checkpoint (an exported model has none)
-        carried = torch.load(previous, weights_only=True)["probe"] if cfg.carry_probes and previous.exists() else None
+        carried = (
+            torch.load(previous, weights_only=True, map_location=device)["probe"]
+            if cfg.carry_probes and previous.exists()
+            else None
+        )
         return model, processor, None, 0, carried
     model, processor = build_tiny_model(None, cfg.spec)
     with torch.no_grad():
@@ -145,16 +149,23 @@ def lm_loss_per_token(model, out, batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run(cfg: PretrainConfig, *, log=print) -> Path:
+    """Pretrain on ``cfg.device``: float32 weights (the master copy), the forward and backward under autocast in
+    ``cfg.dtype`` when that is lower (see :mod:`deepeyes_agent.rl.precision`)."""
+    from ..rl.precision import PrecisionPolicy
+
     torch.set_num_threads(cfg.threads)
+    placement = cfg.placement(cfg.init_from)
+    precision = PrecisionPolicy("mixed", placement.device, placement.dtype)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
-    model, processor, state, start, carried_probes = load_or_init(cfg)
+    model, processor, state, start, carried_probes = load_or_init(cfg, placement.device)
+    model.to(placement.device)
     layers = model.config.text_config.num_hidden_layers
     if cfg.attention_supervision_layer >= layers or cfg.aux_position_layer > layers:
         raise ValueError(f"the model has {layers} layers: attention_supervision_layer and aux_position_layer must fit")
     if cfg.attention_supervision_weight > 0:
         model.set_attn_implementation("eager")  # attention weights are needed
-    probe = Probes(model.config.text_config.hidden_size)
+    probe = Probes(model.config.text_config.hidden_size).to(placement.device)
     if carried_probes:  # the auxiliary losses go on where the last stage left them
         probe.load_state_dict(carried_probes, strict=False)  # (a probe added since starts fresh)
     optimizer = _optimizer(cfg, model, probe)
@@ -173,29 +184,32 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
     for step in range(start, end):
         for group, base in zip(optimizer.param_groups, (cfg.lr, cfg.lr * cfg.vision_lr_scale)):
             group["lr"] = base * lr_at(cfg, step)
-        batch = collate(builder, batch_samples(cfg, step, view_size), cfg.key_token_weight, pad_id, torch.float32)
+        samples = batch_samples(cfg, step, view_size)
+        batch = collate(builder, samples, cfg.key_token_weight, pad_id, torch.float32).to(placement.device)
         supervise = cfg.attention_supervision_weight > 0 and step >= cfg.attention_supervision_from_step
-        out = model.model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            mm_token_type_ids=batch.mm_token_type_ids,
-            output_hidden_states=True,
-            output_attentions=supervise,
-            **batch.vision,
-        )
-        ce, w = lm_loss_per_token(model, out, batch)
-        lm_loss = (ce * w).sum() / w.sum()
-        terms, aux_record = auxiliary_losses(cfg, step, model, out, batch, builder, probe, merge, supervise)
+        with precision.autocast():
+            out = model.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                mm_token_type_ids=batch.mm_token_type_ids,
+                output_hidden_states=True,
+                output_attentions=supervise,
+                **batch.vision,
+            )
+            ce, w = lm_loss_per_token(model, out, batch)
+            lm_loss = (ce * w).sum() / w.sum()
+            terms, aux_record = auxiliary_losses(cfg, step, model, out, batch, builder, probe, merge, supervise)
         loss = lm_loss
         for term in terms:
             loss = loss + term
         record = {"step": step + 1, "lm_loss": lm_loss.item(), **aux_record}
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        precision.backward(loss)
+        precision.unscale(optimizer)
         record["grad_norm"] = float(
             torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probe.parameters()), cfg.grad_clip)
         )
-        optimizer.step()
+        precision.step(optimizer)
         for task in set(batch.tasks):
             rows = [i for i, t in enumerate(batch.tasks) if t == task]
             record[f"loss/{task}"] = ((ce[rows] * w[rows]).sum() / w[rows].sum()).item()

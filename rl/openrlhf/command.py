@@ -29,13 +29,10 @@ class ClusterConfig(RunConfig):
 
     nodes: int = Field(1, ge=1, description="nodes of the Ray cluster")
     gpus_per_node: int = Field(8, ge=1, description="GPUs per node")
-    vllm_tensor_parallel: int = Field(1, ge=1, description="DeepEyes: 1 for 7B, 4 for 32B")
-    vllm_gpu_memory_utilization: float = Field(0.6, description="vLLM's share of each GPU")
     colocate: bool = Field(True, description="actor, reference and vLLM share the GPUs (sleep mode between phases)")
     zero_stage: int = Field(3, description="DeepSpeed ZeRO stage")
     train_micro_batch: int = Field(1, ge=1, description="per GPU (DeepEyes 7B: 1 on a single node)")
     rollout_micro_batch: int = Field(2, ge=1, description="per GPU, log-prob passes")
-    gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass")
     save_steps: int = Field(8, description="steps between OpenRLHF checkpoints")
     launcher: Literal["ray-job", "direct"] = Field(
         "ray-job", description="`ray job submit` to an existing cluster, or run on this node"
@@ -62,9 +59,9 @@ def train_args(
         "--actor.num_gpus_per_node": cluster.gpus_per_node,
         "--ref.num_nodes": cluster.nodes,
         "--ref.num_gpus_per_node": cluster.gpus_per_node,
-        "--vllm.num_engines": gpus // cluster.vllm_tensor_parallel,
-        "--vllm.tensor_parallel_size": cluster.vllm_tensor_parallel,
-        "--vllm.gpu_memory_utilization": cluster.vllm_gpu_memory_utilization,
+        "--vllm.num_engines": gpus // cfg.vllm.tensor_parallel_size,
+        "--vllm.tensor_parallel_size": cfg.vllm.tensor_parallel_size,
+        "--vllm.gpu_memory_utilization": cfg.vllm.gpu_memory_utilization,
         "--train.agent_func_path": AGENT_FILE,
         "--data.prompt_dataset": dataset,
         "--data.input_key": "prompt",
@@ -108,7 +105,16 @@ def train_args(
         args["--algo.kl.estimator"] = "k3"
     if cluster.colocate:
         args.update({"--train.colocate_all": True, "--vllm.enable_sleep": True, "--ds.enable_sleep": True})
-    if cluster.gradient_checkpointing:
+    if cfg.lora.enabled:  # OpenRLHF wraps the actor with peft itself; its list matches module names by suffix
+        args.update(
+            {
+                "--ds.lora.rank": cfg.lora.rank,
+                "--ds.lora.alpha": round(cfg.lora.alpha or 2 * cfg.lora.rank),
+                "--ds.lora.dropout": cfg.lora.dropout,
+                "--ds.lora.target_modules": list(cfg.lora.target_modules),
+            }
+        )
+    if cfg.gradient_checkpointing is not False:  # default on: the models OpenRLHF trains are real-size
         args["--actor.gradient_checkpointing_enable"] = True
     out: list[str] = []
     for flag, value in args.items():

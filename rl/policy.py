@@ -1,0 +1,94 @@
+"""The trained policy of a local RL run: its model on the run's device, in the run's precision, with LoRA adapters
+when asked, gradient checkpointing for real-size models, and the optimizer over what is trained.
+
+Everything a step touches lives on the model's device; this module decides where that is (``TrainConfig.device``,
+``dtype``, ``precision``, ``lora``), once, and the trainer reads it from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from deepeyes_agent.backends import TransformersBackend
+from deepeyes_agent.device import Placement, check_fits, resolve, torch_dtype
+from deepeyes_agent.errors import InputError
+
+from .config import TrainConfig
+from .lora import ADAPTER_DIR, add_adapters
+from .precision import PrecisionPolicy
+
+REAL_SIZE = 100_000_000  # parameters from which gradient checkpointing is on by default
+
+
+def load_policy(cfg: TrainConfig, model_dir: Path, resume: Path | None) -> tuple[TransformersBackend, PrecisionPolicy]:
+    """The policy's backend, loaded where the config says: full fine-tune weights in the trained dtype (float32 with
+    mixed precision) from the last checkpoint when resuming; with LoRA the base model in the compute dtype and the
+    adapters (the checkpoint's, when resuming) in float32."""
+    compute = resolve(cfg.device, cfg.dtype, model_dir=model_dir, compile=cfg.compile)
+    policy = PrecisionPolicy(cfg.precision, compute.device, compute.dtype)
+    check_training_dtype(policy)
+    if cfg.lora.enabled:
+        placement = Placement(compute.device, policy.frozen, compute.compile)
+        check_fits(model_dir, placement)
+        backend = TransformersBackend.from_pretrained(model_dir, placement=placement)
+        add_adapters(backend.model, cfg.lora, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
+    else:
+        placement = Placement(compute.device, policy.trained, compute.compile)
+        source = resume or model_dir
+        check_fits(source, placement, factor=1.05)
+        backend = TransformersBackend.from_pretrained(source, placement=placement)
+    return backend, policy
+
+
+def adopt_policy(cfg: TrainConfig, backend, model_dir: Path, resume: Path | None) -> PrecisionPolicy:
+    """A backend the caller built: its model stays where it is; the compute dtype comes from the config (``auto``:
+    the model's own dtype); LoRA adapters are injected in place when asked."""
+    model = backend.model
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype if cfg.dtype.value == "auto" else torch_dtype(cfg.dtype.value)
+    policy = PrecisionPolicy(cfg.precision, device, dtype)
+    check_training_dtype(policy)
+    if cfg.lora.enabled:
+        add_adapters(model, cfg.lora, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
+    return policy
+
+
+def check_training_dtype(policy: PrecisionPolicy) -> None:
+    if policy.compute is torch.float16 and policy.trained is torch.float16:
+        raise InputError(
+            "--dtype float16 with --precision pure: float16 weights under AdamW overflow and underflow; use "
+            "--precision mixed (float32 weights, float16 compute with loss scaling) or --dtype bfloat16"
+        )
+
+
+def prepare_for_training(model: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
+    """Gradient checkpointing (default: on from 100M parameters) and the list of trained parameters."""
+    size = sum(p.numel() for p in model.parameters())
+    checkpointing = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else size >= REAL_SIZE
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    trained = [p for p in model.parameters() if p.requires_grad]
+    if not trained:
+        raise InputError("the model has no trainable parameters")
+    return trained
+
+
+def make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter], device: torch.device):
+    if cfg.optimizer == "adamw_8bit":
+        if device.type != "cuda":
+            raise InputError("--optimizer adamw_8bit: bitsandbytes' 8-bit AdamW runs on CUDA GPUs only; use adamw")
+        try:
+            import bitsandbytes as bnb
+        except ImportError as exc:
+            raise InputError("--optimizer adamw_8bit needs bitsandbytes: pip install bitsandbytes") from exc
+        return bnb.optim.AdamW8bit(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def memory_report(device: torch.device) -> dict:
+    """Peak accelerator memory so far (GiB), for the step's metrics; empty on the CPU."""
+    if device.type != "cuda":
+        return {}
+    return {"peak_memory_gib": torch.cuda.max_memory_allocated(device) / 1024**3}

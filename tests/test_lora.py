@@ -1,0 +1,107 @@
+"""LoRA RL (peft): only the language model's adapters train, in float32; a checkpoint holds the merged model (what
+eval, ask and vLLM load) and the adapter in peft's layout; a resumed run continues exactly."""
+
+import pytest
+import torch
+from conftest import answer, tool_call
+from test_device import run_cli
+
+from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
+from deepeyes_agent.data.zoomworld import generate
+from deepeyes_agent.errors import InputError
+from deepeyes_agent.rl.config import TrainConfig
+from deepeyes_agent.rl.lora import LoraConfig, adapters_disabled, add_adapters, merged_state_dict
+from deepeyes_agent.rl.trainer import LocalTrainer
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("zw"), 6, seed=2)
+
+
+def scripted(policy):
+    vision_start = policy.processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")
+
+    def script(request, turn):
+        if request.prompt_ids.count(vision_start) == 1 and request.sampling.seed % 3 == 0:
+            return tool_call([20, 20, 120, 120])
+        return answer("AB"[request.sampling.seed % 2])
+
+    return ScriptedBackend(policy.processor, script, model=policy)
+
+
+def lora_run(tiny_dir, rows, out, store, steps: int, resume: bool = False) -> TransformersBackend:
+    policy = TransformersBackend.from_pretrained(tiny_dir)
+    cfg = TrainConfig(
+        data=rows, out=out, model=tiny_dir, steps=steps, prompts_per_step=2, rollouts_per_prompt=4, lr=1e-2,
+        max_new_tokens=64, save_every=1, threads=1, lora=LoraConfig(rank=4),
+    )  # fmt: skip
+    LocalTrainer(cfg, backend=scripted(policy), store=store).run(log=lambda r: None)
+    return policy
+
+
+def ids_of(processor):
+    return torch.tensor([processor.tokenizer("<|im_start|>user\nWhat pattern is on the sign?")["input_ids"]])
+
+
+def test_two_lora_steps_train_only_the_adapters_and_export_the_merged_model(tiny_dir, rows, tmp_path, store):
+    start = TransformersBackend.from_pretrained(tiny_dir).model.state_dict()
+    policy = lora_run(tiny_dir, rows, tmp_path / "run", store, steps=2)
+    model = policy.model
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in n and "language_model" in n for n in trained)  # not the vision tower
+    assert all(p.dtype is torch.float32 for n, p in model.named_parameters() if n in trained)
+    base = {n.replace(".base_layer.", "."): t for n, t in model.state_dict().items() if "lora_" not in n}
+    assert all(torch.equal(base[k], start[k]) for k in start)  # the base weights never moved
+    ids = ids_of(policy.processor)
+    with torch.no_grad():
+        adapted = model(input_ids=ids).logits
+        with adapters_disabled(model):
+            assert not torch.allclose(model(input_ids=ids).logits, adapted)  # the adapters learned something
+    checkpoint = tmp_path / "run" / "checkpoint"
+    merged = TransformersBackend.from_pretrained(checkpoint).model  # a plain model folder: eval, ask, vLLM
+    assert not any("lora_" in n for n in merged.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, adapted, atol=1e-4)
+    from peft import PeftModel  # the adapter in peft's own layout
+
+    base_model = TransformersBackend.from_pretrained(tiny_dir).model
+    with torch.no_grad():
+        reloaded = PeftModel.from_pretrained(base_model, checkpoint / "adapter")(input_ids=ids).logits
+    assert torch.allclose(reloaded, adapted, atol=1e-5)
+
+
+def test_a_resumed_lora_run_continues_exactly(tiny_dir, rows, tmp_path, store):
+    whole = lora_run(tiny_dir, rows, tmp_path / "whole", store, steps=2).model
+    lora_run(tiny_dir, rows, tmp_path / "parts", store, steps=1)
+    resumed = lora_run(tiny_dir, rows, tmp_path / "parts", store, steps=2).model  # resumes from step 1
+    adapters = lambda m: {n: p for n, p in m.named_parameters() if "lora_" in n}  # noqa: E731
+    assert all(torch.equal(adapters(whole)[n], p) for n, p in adapters(resumed).items())
+
+
+def test_the_merged_weights_are_the_plain_models_names(tiny_dir):
+    model = TransformersBackend.from_pretrained(tiny_dir).model
+    names = set(model.state_dict())
+    add_adapters(model, LoraConfig(rank=2, target_modules=["q_proj", "v_proj"]))
+    assert set(merged_state_dict(model)) == names
+    layer = model.model.language_model.layers[0].self_attn
+    assert hasattr(layer.q_proj, "lora_A") and not hasattr(layer.k_proj, "lora_A")
+    with pytest.raises(InputError, match="not found"):
+        add_adapters(TransformersBackend.from_pretrained(tiny_dir).model, LoraConfig(rank=2, target_modules=["nope"]))
+
+
+def test_lora_training_from_the_command_line_then_ask_the_checkpoint(tiny_dir, rows, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEEPEYES_AGENT_IMAGE_STORE", str(tmp_path / "images"))
+    out = tmp_path / "cli"
+    code, err = run_cli(
+        monkeypatch, capsys, "train", "--data", rows, "--out", out, "--model", tiny_dir, "--steps", "2",
+        "--lora-rank", "8", "--lora-alpha", "16", "--prompts-per-step", "2", "--rollouts-per-prompt", "2",
+        "--max-new-tokens", "8", "--threads", "1", "--lr", "1e-3",
+    )  # fmt: skip
+    assert code in (0, None), err
+    assert (out / "checkpoint" / "adapter" / "adapter_config.json").exists()
+    code, err = run_cli(
+        monkeypatch, capsys, "ask", "examples/images/signs.png", "What is here?", "--model", out / "checkpoint",
+        "--max-new-tokens", "8",
+    )  # fmt: skip
+    assert code in (0, None), err
