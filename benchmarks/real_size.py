@@ -27,45 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-
-# Qwen2.5-VL-3B-Instruct's config.json (text and vision), as published.
-QWEN25_VL_3B = {
-    "architectures": ["Qwen2_5_VLForConditionalGeneration"],
-    "model_type": "qwen2_5_vl",
-    "hidden_size": 2048,
-    "intermediate_size": 11008,
-    "num_hidden_layers": 36,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 128000,
-    "rms_norm_eps": 1e-6,
-    "vocab_size": 151936,
-    "rope_theta": 1000000.0,
-    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-    "tie_word_embeddings": True,
-    "bos_token_id": 151643,
-    "eos_token_id": 151645,
-    "image_token_id": 151655,
-    "video_token_id": 151656,
-    "vision_start_token_id": 151652,
-    "vision_end_token_id": 151653,
-    "vision_config": {
-        "depth": 32,
-        "hidden_act": "silu",
-        "hidden_size": 1280,
-        "intermediate_size": 3420,
-        "num_heads": 16,
-        "in_chans": 3,
-        "out_hidden_size": 2048,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "spatial_patch_size": 14,
-        "window_size": 112,
-        "fullatt_block_indexes": [7, 15, 23, 31],
-        "tokens_per_second": 2,
-        "temporal_patch_size": 2,
-    },
-}
+from published_configs import build_model, qwen_processor  # noqa: E402
 
 
 def peak_rss_gb() -> float:
@@ -80,34 +42,12 @@ def available_bytes() -> int:
 
 
 def build_checkpoint(folder: Path, min_pixels: int, max_pixels: int) -> float:
-    """The 3B architecture with random bf16 weights and the tiny-model kit's tokenizer, whose special tokens are
-    placed at Qwen's ids so the config's token ids hold. Returns the weights' size in GB."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    from deepeyes_agent.models.processor import ImageOnlyQwenVLProcessor
-    from deepeyes_agent.models.tokenizer import build_tokenizer
-
-    config = Qwen2_5_VLConfig(**{k: v for k, v in QWEN25_VL_3B.items() if k not in ("architectures",)})
-    tokenizer = build_tokenizer(vocab_size=4096, seed=0)
-    ids = tokenizer.convert_tokens_to_ids
-    config.image_token_id, config.video_token_id = ids("<|image_pad|>"), ids("<|video_pad|>")
-    config.vision_start_token_id, config.vision_end_token_id = ids("<|vision_start|>"), ids("<|vision_end|>")
-    config.text_config.eos_token_id = ids("<|im_end|>")
-    config.text_config.pad_token_id = ids("<|endoftext|>")
-    with torch.device("cpu"):
-        torch.set_default_dtype(torch.bfloat16)
-        model = Qwen2_5_VLForConditionalGeneration(config)
-        torch.set_default_dtype(torch.float32)
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
-    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    """The 3B architecture with random bf16 weights (``published_configs``), saved with its processor. Returns the
+    weights' size in GB."""
+    processor = qwen_processor(min_pixels, max_pixels)
+    model = build_model("3b", processor, "cpu", torch.bfloat16)
     size = sum(p.numel() * p.element_size() for p in model.parameters()) / 1024**3
     model.save_pretrained(folder)
-    processor = ImageOnlyQwenVLProcessor(
-        image_processor=Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels),
-        tokenizer=tokenizer,
-        chat_template=tokenizer.chat_template,
-    )
     processor.save_pretrained(folder)
     del model
     return size

@@ -147,7 +147,10 @@ def test_weight_update_reaches_the_running_engine(moved, engine, reference, scen
     assert restored.token_ids == reference.generate([request])[0].token_ids
 
 
-def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, scene_path, tmp_path):
+@pytest.mark.parametrize("lora_rank", [0, 8], ids=["full", "lora"])
+def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, scene_path, tmp_path, lora_rank):
+    """Full fine-tune: the engine gets the trained weights after the step; LoRA: the base merged with the adapters
+    (the engine never sees an adapter, so any vLLM serves the result)."""
     from deepeyes_agent.rl.config import TrainConfig
     from deepeyes_agent.rl.trainer import LocalTrainer
 
@@ -177,6 +180,7 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
         rollout_backend="vllm",
         concurrency=4,
         save_every=100,
+        lora={"rank": lora_rank},
     )
     trainer = LocalTrainer(cfg, rollout_backend=engine)
     try:
@@ -190,7 +194,7 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
         assert rollouts() == first  # each episode has its own seed: the same seed, the same episodes
         assert len({str(a) for a in first}) > 1  # a group's 4 rollouts are samples, not 4 copies of one
         record = trainer.train_step(0)
-        assert record["rollout_s"] > 0
+        assert record["rollout_s"] > 0 and record["weights_moved"] > 0.5
         request = two_image_request(trainer.backend.processor, scene_path)
         assert engine.generate([request])[0].logprobs == pytest.approx(
             trainer.backend.generate([request])[0].logprobs, abs=ATOL

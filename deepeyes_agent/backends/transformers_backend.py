@@ -41,7 +41,7 @@ class TransformersBackend:
         model,
         processor,
         *,
-        max_batch_size: int = 16,
+        max_batch_size: int | None = None,
         batch_wait_s: float = 0.005,
         model_dir: str | Path | None = None,
         compile: bool = False,
@@ -60,6 +60,8 @@ class TransformersBackend:
         self._pixels_lock = threading.Lock()
         self._pixels_bytes = 0
         self.pixel_cache_bytes = 512 * 1024**2
+        if max_batch_size is None:  # a GPU decodes 32+ rows for little more than one (benchmarks/gpu.py); a CPU does not
+            max_batch_size = 64 if next(model.parameters()).device.type == "cuda" else 16
         self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
 
     @classmethod
