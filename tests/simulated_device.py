@@ -128,9 +128,16 @@ class _HostReads(TorchFunctionMode):
 
 @contextmanager
 def simulated_device():
-    """While active, ``meta`` is a real device whose tensors live in host memory (see the module docstring)."""
-    with _HostReads(), _Factories():
-        yield DEVICE
+    """While active, ``meta`` is a real device whose tensors live in host memory (see the module docstring):
+    ``model.to("meta")`` moves a model there (its parameters are replaced, not swapped in place). Load models
+    before entering: transformers builds them on ``meta`` itself while loading."""
+    overwrite = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        with _HostReads(), _Factories():
+            yield DEVICE
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(overwrite)
 
 
 def move_to_device(model: torch.nn.Module) -> torch.nn.Module:

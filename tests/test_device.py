@@ -148,6 +148,23 @@ def test_a_training_step_keeps_every_tensor_on_the_models_device(tiny_dir, tmp_p
     assert all(torch.equal(saved[k], after[k].inner) for k in saved)
 
 
+def test_pretraining_keeps_every_tensor_on_its_device(tmp_path):
+    """Two pretraining steps of a fresh tiny model on the simulated device: batch, auxiliary probes and their
+    targets, losses, the skill probe at the end and the checkpoint."""
+    from deepeyes_agent.models.tiny import TinyModelSpec
+    from deepeyes_agent.pretrain.config import PretrainConfig
+    from deepeyes_agent.pretrain.train import run
+
+    cfg = PretrainConfig(
+        out=tmp_path / "pt", steps=2, batch_size=4, eval_every=1000, eval_samples=2, threads=1, spec=TinyModelSpec(),
+        colour_binding_weight=0.5,
+    ).model_copy(update={"device": "meta"})  # fmt: skip
+    with simulated_device():
+        checkpoint = run(cfg, log=lambda line: None)
+    assert (checkpoint / "COMPLETE").read_text() == "2"
+    assert TransformersBackend.from_pretrained(checkpoint).device.type == "cpu"
+
+
 def test_collate_then_move_puts_the_whole_batch_on_the_device(backend, processor, scene_path, store):
     from deepeyes_agent.graphs import AgentConfig, create_visual_agent
     from deepeyes_agent.trajectory import Trajectory
