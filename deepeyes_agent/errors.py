@@ -15,6 +15,16 @@ class InputError(ValueError):
     """Input the user can fix: an image, a dataset row, a model folder, a setting. The CLI prints one line, exits 2."""
 
 
+class ToolError(Exception):
+    """A tool call that fails: ``observation`` is the text the model is shown (``Error: …``, DeepEyes' wording where
+    DeepEyes has one), ``reason`` says why for people (kept in the trajectory). The episode goes on."""
+
+    def __init__(self, observation: str, reason: str):
+        super().__init__(reason)
+        self.observation = observation
+        self.reason = reason
+
+
 class TrainingOutOfMemory(InputError):
     """A training step ran out of memory: the message names the settings to lower; the last checkpoint is intact."""
 

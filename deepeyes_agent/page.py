@@ -47,8 +47,8 @@ def trajectory_html(
     for seg in traj.segments:
         if isinstance(seg, ActionSegment):
             parts = [f'<div class="think">{html.escape(seg.think or "")}</div>']
-            if seg.tool_call:
-                parts.append(f'<div class="call">tool call: {html.escape(json.dumps(seg.tool_call))}</div>')
+            for call in seg.tool_calls or ([seg.tool_call] if seg.tool_call else []):
+                parts.append(f'<div class="call">tool call: {html.escape(json.dumps(call))}</div>')
             if seg.answer is not None:
                 parts.append(f"<div>answer: <b>{html.escape(seg.answer)}</b></div>")
             for e in seg.format_errors:
@@ -57,19 +57,24 @@ def trajectory_html(
         elif seg.image is not None:
             crop_no += 1
             colour = _hex(BOX_COLOURS[(crop_no - 1) % len(BOX_COLOURS)])
-            x1, y1, x2, y2 = (v * scale for v in seg.box_original)
             stroke = max(2, round(min(w, h) / 200))
-            boxes.append(
-                f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
-                f'stroke="{colour}" stroke-width="{stroke}"/><text x="{x1 + 4:.1f}" y="{y1 + 22 * stroke / 2:.1f}" '
-                f'fill="{colour}" font-size="{12 * stroke}" font-weight="bold">{crop_no}</text>'
-            )
+            if seg.box_original is not None:  # a crop: its box on the image
+                x1, y1, x2, y2 = (v * scale for v in seg.box_original)
+                boxes.append(
+                    f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
+                    f'stroke="{colour}" stroke-width="{stroke}"/><text x="{x1 + 4:.1f}" y="{y1 + 22 * stroke / 2:.1f}" '
+                    f'fill="{colour}" font-size="{12 * stroke}" font-weight="bold">{crop_no}</text>'
+                )
             crop_url, _ = _data_url(store.get(seg.image), 640)
             review = f" · {seg.review} by a reviewer" if seg.review else ""
+            what = f"box {seg.box_original} (original px)" if seg.box_original is not None else f"{seg.tool}"
+            text = f"<br>{html.escape(seg.text)}" if seg.text else ""
             turns.append(
-                f'<div class="turn crop">crop {crop_no}: box {seg.box_original} (original px){review}<br>'
-                f'<img src="{crop_url}" style="border-color:{colour}"></div>'
+                f'<div class="turn crop">image {crop_no}: {html.escape(what)}{review}<br>'
+                f'<img src="{crop_url}" style="border-color:{colour}">{text}</div>'
             )
+        elif seg.text is not None:
+            turns.append(f'<div class="turn">{html.escape(str(seg.tool))}: {html.escape(seg.text)}</div>')
         else:
             turns.append(f'<div class="turn err">{html.escape(seg.error or "")}</div>')
     rows = "".join(
@@ -77,7 +82,11 @@ def trajectory_html(
         for k, v in (reward or {}).items()
         if not isinstance(v, (list, dict))
     )
-    stats = f"stop: {traj.stop_reason} · turns {traj.turns} · crops {traj.crops} · tool errors {traj.tool_errors}"
+    calls = ", ".join(f"{name} {count}" for name, count in traj.calls_by_tool().items()) or "none"
+    stats = (
+        f"stop: {traj.stop_reason} · turns {traj.turns} · crops {traj.crops} · tool errors {traj.tool_errors}"
+        f" · calls: {calls}"
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body><h2>{html.escape(traj.question)}</h2>{"<p>options: " + html.escape(" | ".join(traj.options)) + "</p>" if traj.options else ""}
 <div class="view"><img src="{url}" width="{w}" height="{h}"><svg viewBox="0 0 {w} {h}">{"".join(boxes)}</svg></div>

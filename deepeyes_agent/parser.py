@@ -4,7 +4,8 @@ Rules, as DeepEyes' tool executor (``visual_toolbox_v2``) applies them (docs/dee
 - a non-empty ``<answer>…</answer>`` ends the episode, even next to a tool call; an EMPTY one does not
   (DeepEyes tests ``if answer:``), so a tool call beside it still runs. The answer judged is the text after
   the last ``<answer>`` inside it (``<answer><answer>B</answer>`` → ``B``), as DeepEyes' reward extracts it;
-- only the LAST ``<tool_call>`` of a turn is executed; an exactly empty one ends the episode;
+- only the LAST ``<tool_call>`` of a turn is executed (``tool_call``; with several calls a turn, the toolbox picks
+  from ``tool_calls``, as visual_toolbox_v5 takes the first ones); an exactly empty last one ends the episode;
 - the call must be strict JSON with ``name`` and ``arguments``; anything else gets DeepEyes' error text.
 Format validity (balanced tags) is reported per turn for the reward. Never raises.
 """
@@ -39,7 +40,8 @@ class ParsedTurn(BaseModel):
     text: str
     think: str | None = None
     answer: str | None = None
-    tool_call: ToolCall | None = None
+    tool_call: ToolCall | None = Field(None, description="the turn's last call (the one DeepEyes' v2 executor runs)")
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="every call of the turn, in order")
     empty_tool_call: bool = Field(
         False, description="the last <tool_call></tool_call> is exactly empty: the episode ends"
     )
@@ -83,12 +85,13 @@ def parse_turn(text: str) -> ParsedTurn:
     if answer is not None and len(answer) >= MAX_ANSWER_CHARS:
         errors.append(f"answer of {len(answer)} characters (limit {MAX_ANSWER_CHARS})")
     empty_call = answer is None and bool(calls) and calls[-1] == ""
-    tool_call = None if answer is not None or not calls or empty_call else parse_tool_json(calls[-1])
+    tool_calls = [] if answer is not None or not calls or empty_call else [parse_tool_json(c) for c in calls]
     return ParsedTurn(
         text=text,
         think=thinks[-1].strip() if thinks else None,
         answer=answer,
-        tool_call=tool_call,
+        tool_call=tool_calls[-1] if tool_calls else None,
+        tool_calls=tool_calls,
         empty_tool_call=empty_call,
         format_errors=errors,
     )

@@ -21,9 +21,10 @@ def render_picture(traj: Trajectory, store: ImageStore, *, width: int = 900, cro
     crops = []
     for k, obs in enumerate(o for o in traj.observations if o.image is not None):
         colour = BOX_COLOURS[k % len(BOX_COLOURS)]
-        x1, y1, x2, y2 = (v * scale for v in obs.box_original)
-        draw.rectangle([x1, y1, x2, y2], outline=colour, width=4)
-        draw.text((x1 + 4, y1 + 2), str(k + 1), fill=colour, font=font)
+        if obs.box_original is not None:  # a crop: its box on the image (a rotation has none)
+            x1, y1, x2, y2 = (v * scale for v in obs.box_original)
+            draw.rectangle([x1, y1, x2, y2], outline=colour, width=4)
+            draw.text((x1 + 4, y1 + 2), str(k + 1), fill=colour, font=font)
         crop = store.get(obs.image)
         crops.append(
             (

@@ -13,20 +13,32 @@ from PIL import Image
 from .images import ImageError
 from .protocol import (
     ERROR_OBSERVATION_TEMPLATE,
-    OBSERVATION_TEMPLATE,
     SYSTEM_PROMPT,
+    USER_SUFFIX,
     USER_TEXT_TURN_TEMPLATE,
     USER_TURN_TEMPLATE,
+    V5_CLOSE,
+    V5_OPEN,
+    tool_observation,
+    tool_response_v5,
     user_text,
 )
 
 
 class PromptBuilder:
-    def __init__(self, processor, system_prompt: str = SYSTEM_PROMPT):
+    """Token ids of the prompt and of every observation. ``user_suffix`` is the instruction after the question (and
+    inside a one-call turn's ``<tool_response>``); ``multi_call``: observations of several calls in one user turn
+    (visual_toolbox_v5's layout). A toolbox makes its own (``Toolbox.prompt_builder``)."""
+
+    def __init__(
+        self, processor, system_prompt: str = SYSTEM_PROMPT, *, user_suffix: str = USER_SUFFIX, multi_call: bool = False
+    ):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.image_processor = processor.image_processor
         self.system_prompt = system_prompt
+        self.user_suffix = user_suffix
+        self.multi_call = multi_call
         convert = self.tokenizer.convert_tokens_to_ids
         self.image_token_id = convert("<|image_pad|>")
         self.vision_start_id = convert("<|vision_start|>")
@@ -43,7 +55,13 @@ class PromptBuilder:
     def messages(self, question: str, options: list[str] | None = None) -> list[dict]:
         return [
             {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text(question, options)}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image"},
+                    {"type": "text", "text": user_text(question, options, self.user_suffix)},
+                ],
+            },
         ]
 
     def prompt_ids(self, image: Image.Image, question: str, options: list[str] | None = None) -> list[int]:
@@ -53,13 +71,34 @@ class PromptBuilder:
         return self.expand(self._encode(text), [image])
 
     def observation_ids(self, crop: Image.Image) -> list[int]:
-        return self.expand(self._encode(OBSERVATION_TEMPLATE), [crop])
+        """A one-call turn's crop (DeepEyes' observation, byte for byte with the zoom's suffix)."""
+        return self.tool_observation_ids([(crop, None, None)])[0]
+
+    def tool_observation_ids(self, results: list[tuple[Image.Image | None, str | None, str | None]]) -> list[list[int]]:
+        """Token ids of a turn's observation, one list per call: ``results`` are ``(image, text, error)`` per call, in
+        order. One call: DeepEyes' v2 observation (an error: its error turn). Several (``multi_call``): one user turn
+        holding each call's ``<tool_response>`` (an error in place of its image), then the v5 turn prompt — the
+        first call's ids carry the turn's opening, the last call's its close."""
+        if not results:
+            return []
+        if not self.multi_call:
+            image, text, error = results[0]
+            if error is not None:
+                return [self.error_observation_ids(error)]
+            observation = tool_observation(image is not None, text, self.user_suffix)
+            return [self.expand(self._encode(observation), [image] if image is not None else [])]
+        out = []
+        for k, (image, text, error) in enumerate(results):
+            piece = tool_response_v5(image is not None, error if error is not None else text)
+            piece = (V5_OPEN if k == 0 else "") + piece + (V5_CLOSE if k == len(results) - 1 else "")
+            out.append(self.expand(self._encode(piece), [image] if image is not None and error is None else []))
+        return out
 
     def user_turn_ids(self, image: Image.Image | None, question: str, options: list[str] | None = None) -> list[int]:
         """A later user turn of a chat (after the assistant's ``<|im_end|>``): image (if any) + question."""
         if image is None:
-            return self._encode(USER_TEXT_TURN_TEMPLATE.format(text=user_text(question, options)))
-        text = USER_TURN_TEMPLATE.format(text=user_text(question, options))
+            return self._encode(USER_TEXT_TURN_TEMPLATE.format(text=user_text(question, options, self.user_suffix)))
+        text = USER_TURN_TEMPLATE.format(text=user_text(question, options, self.user_suffix))
         return self.expand(self._encode(text), [image])
 
     def error_observation_ids(self, message: str) -> list[int]:

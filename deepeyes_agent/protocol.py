@@ -75,10 +75,91 @@ ERR_UNKNOWN_TOOL = "Error: Unknown tool name: {name}"
 
 OPTION_LETTERS = "ABCDEF"
 
+# -- the toolbox: prompts for any set of tools, byte-identical to DeepEyes' with the zoom alone --------------------
 
-def user_text(question: str, options: list[str] | None = None) -> str:
+ROTATE_TOOL_NAME = "image_rotate_tool"
+ZOOM_EXAMPLE = (
+    '{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [10, 20, 100, 200], "label": "the apple on the desk"}}'
+)
+ZOOM_EXAMPLE_V5 = (
+    '{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [8, 40, 50, 150], "label": "the person under the tree"}}'
+)
+# visual_toolbox_v5 (several calls a turn): its turn prompt, which follows the calls' responses in one user turn
+TURN_PROMPT_V5 = (
+    "\nThink in the mind first, and then decide whether to call tools one or more times OR provide final answer. "
+    "Format strictly as: <think>...</think> <tool_call>...</tool_call> <tool_call>...</tool_call> (if any tools "
+    "needed) OR <answer>...</answer> (if no tools needed)."
+)
+_CALL_SYNTAX = (
+    "# How to call a tool\n"
+    "Return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n"
+    "<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n'
+    "</tool_call>\n"
+)
+
+
+def system_prompt(schemas: list[str], examples: list[str], multi_call: bool = False) -> str:
+    """DeepEyes' system prompt listing ``schemas`` (one function signature per line). One call a turn:
+    SYSTEM_PROMPT_V2's layout with one example; several: SYSTEM_PROMPT_V5's, with two."""
+    tools = "<tools>\n" + "\n".join(schemas) + "\n</tools>\n"
+    if not multi_call:
+        return (
+            "You are a helpful assistant.\n\n# Tools\nYou may call one or more functions to assist with the user query.\n"
+            "You are provided with function signatures within <tools></tools> XML tags:\n"
+            + tools
+            + "\n"
+            + _CALL_SYNTAX
+            + "\n**Example**:  \n<tool_call>  \n"
+            + examples[0]
+            + "  \n</tool_call>"
+        )
+    shown = "\n".join(f"<tool_call>  \n{example}  \n</tool_call>" for example in examples[:2])
+    return (
+        "You are a helpful assistant.\n\n# Tools\nYou are provided with function signatures within <tools></tools> "
+        "XML tags:\n" + tools + "\n" + _CALL_SYNTAX + "\nYou may call **one or more** functions to assist with the "
+        "user query.\n**Example**:  \n" + shown
+    )
+
+
+def user_suffix(tool_names: list[str]) -> str:
+    """DeepEyes' instruction suffix naming the enabled tools (USER_SUFFIX with the zoom alone)."""
+    named = [f"**{n}**" for n in tool_names]
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
+    return USER_SUFFIX.replace("**image_zoom_in_tool**", listed)
+
+
+def compact_system_prompt(hints: list[tuple[str, str]]) -> str:
+    """The short prompt of small models: one "To <purpose>, call the tool:" line and call per tool
+    (COMPACT_SYSTEM_PROMPT with the zoom alone)."""
+    lines = [f"To {purpose}, call the tool:\n<tool_call>\n{call}\n</tool_call>" for purpose, call in hints]
+    return "You are a helpful assistant. " + "\n".join(lines)
+
+
+ZOOM_COMPACT_CALL = '{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [x1, y1, x2, y2], "label": "..."}}'
+
+
+def user_text(question: str, options: list[str] | None = None, suffix: str = USER_SUFFIX) -> str:
     """The user text after the image: V* eval layout when options are given, else question + suffix."""
     if options:
         lines = "".join(f"{OPTION_LETTERS[i]}. {opt}\n" for i, opt in enumerate(options))
-        return f"Question: {question}\nOptions: \n{lines}\n" + USER_SUFFIX
-    return question + USER_SUFFIX
+        return f"Question: {question}\nOptions: \n{lines}\n" + suffix
+    return question + suffix
+
+
+def tool_observation(has_image: bool, text: str | None, suffix: str) -> str:
+    """One call's observation, one call a turn (v2): OBSERVATION_TEMPLATE for a crop; a tool's text goes where the
+    image would."""
+    body = (VISION_PLACEHOLDER if has_image else "") + (text or "")
+    return "\n<|im_start|>user\n<tool_response>" + body + suffix + "</tool_response><|im_end|>\n<|im_start|>assistant\n"
+
+
+V5_OPEN = "\n<|im_start|>user\n"
+V5_CLOSE = TURN_PROMPT_V5 + "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def tool_response_v5(has_image: bool, text: str | None) -> str:
+    """One call's part of a several-calls turn's observation (visual_toolbox_v5: ``<tool_response>\\n<image>\\n
+    </tool_response>\\n``); a text (or an error) takes the image's line."""
+    body = (VISION_PLACEHOLDER + "\n" if has_image else "") + (text + "\n" if text else "")
+    return "<tool_response>\n" + body + "</tool_response>\n"

@@ -150,6 +150,11 @@ def server_command(cfg: ServeConfig) -> list[str]:
         "--tensor-parallel-size",
         str(engine["tensor_parallel_size"]),
         "--enable-scale-out",
+        # chat clients that bind the agent's tools (LangChain's bind_tools) get them back as native tool calls:
+        # Qwen's <tool_call>{json}</tool_call> is the Hermes format
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
     ]
     if "gpu_memory_utilization" in engine:
         cmd += ["--gpu-memory-utilization", str(engine["gpu_memory_utilization"])]

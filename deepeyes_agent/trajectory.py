@@ -21,15 +21,21 @@ class ActionSegment(BaseModel):
     think: str | None = None
     answer: str | None = None
     tool_call: dict | None = Field(
-        None, description="{'name', 'arguments'} of the executed call, or {'raw'} when unparsable"
+        None,
+        description="{'name', 'arguments'} of the executed call, or {'raw'} when unparsable (several calls: the last)",
     )
+    tool_calls: list[dict] = Field(default_factory=list, description="every executed call of the turn, in order")
     format_errors: list[str] = Field(default_factory=list)
 
 
 class ObservationSegment(BaseModel):
+    """What one tool call returned (a turn of several calls has one segment per call, in order)."""
+
     kind: Literal["observation"] = "observation"
     token_ids: list[int]
-    image: str | None = Field(None, description="reference of the crop this observation shows")
+    tool: str | None = Field(None, description="the tool the call named (None: the call did not parse)")
+    image: str | None = Field(None, description="reference of the image this observation shows (a crop, …)")
+    text: str | None = Field(None, description="the text the tool returned, shown to the model")
     error: str | None = Field(None, description="DeepEyes error text shown to the model")
     reason: str | None = Field(None, description="why the call failed, for people")
     box_model: list[float] | None = None
@@ -85,7 +91,15 @@ class Trajectory(BaseModel):
     @computed_field
     @property
     def crops(self) -> int:
+        """Observations that showed the model an image (crops, rotations, any tool's image)."""
         return sum(1 for o in self.observations if o.image is not None)
+
+    def calls_by_tool(self) -> dict[str, int]:
+        """Executed calls per tool name (unparsable calls under ``"?"``)."""
+        out: dict[str, int] = {}
+        for o in self.observations:
+            out[o.tool or "?"] = out.get(o.tool or "?", 0) + 1
+        return out
 
     @property
     def format_ok(self) -> bool:

@@ -12,14 +12,16 @@ pixels and aspect ≤ ``max_aspect``, and crop the first (original) image at ful
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 from PIL import Image
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+from .errors import ToolError
 from .protocol import ERR_INVALID_BOX, ERR_UNKNOWN_TOOL, TOOL_NAME
 
 
@@ -40,6 +42,27 @@ Coordinate = StrictInt | StrictFloat
 # |coordinate| beyond this is clamped before mapping: larger ints cannot become floats, and every image is
 # far smaller, so the clamp to the image that follows gives what exact arithmetic gives.
 _COORD_LIMIT = float(2**53)
+
+
+class _BoxMarker:
+    """Marks an argument as a box in the model's frame (see :data:`Box`)."""
+
+    def __repr__(self) -> str:
+        return "Box"
+
+
+BOX_MARKER = _BoxMarker()
+# A box argument of any tool, [x1, y1, x2, y2] in the frame the model grounds in: a tool function that declares
+# ``region: Box`` receives it mapped to the ORIGINAL image's whole pixels (clamped), as the zoom does.
+Box = Annotated[
+    list[Coordinate],
+    Field(min_length=4, max_length=4, description="[x1, y1, x2, y2]: top-left and bottom-right corners"),
+    BOX_MARKER,
+]
+
+
+def is_box(annotation) -> bool:
+    return typing.get_origin(annotation) is Annotated and BOX_MARKER in typing.get_args(annotation)[1:]
 
 
 class ZoomArgs(BaseModel):
@@ -106,13 +129,7 @@ def view_of(width: int, height: int, image_processor, config: ZoomConfig) -> tup
     return ViewGeometry(width, height, width, height), config
 
 
-class ZoomError(Exception):
-    """An invalid tool call: ``observation`` is the DeepEyes error text, ``reason`` says why for humans."""
-
-    def __init__(self, observation: str, reason: str):
-        super().__init__(reason)
-        self.observation = observation
-        self.reason = reason
+ZoomError = ToolError  # an invalid zoom call: ``observation`` is DeepEyes' error text, ``reason`` says why for people
 
 
 @dataclass
@@ -153,6 +170,20 @@ def validate_box(
     ix1, iy1 = math.floor(x1), math.floor(y1)
     ix2, iy2 = min(geom.width, math.ceil(x2)), min(geom.height, math.ceil(y2))
     return ix1, iy1, ix2, iy2
+
+
+def original_box(box: list[float], geom: ViewGeometry, cfg: ZoomConfig) -> tuple[int, int, int, int]:
+    """A tool's box argument, from the model's frame to whole pixels of the ORIGINAL image, clamped to it (the zoom
+    adds DeepEyes' size rules on top: :func:`validate_box`)."""
+    values = [float(max(-_COORD_LIMIT, min(_COORD_LIMIT, v))) for v in box]
+    if not all(math.isfinite(v) for v in values):
+        raise ToolError("Error: the box has a non-finite coordinate", f"box {box!r}")
+    x1, y1, x2, y2 = map_box(values, geom, cfg.effective_frame)
+    x1, y1 = max(0, math.floor(x1)), max(0, math.floor(y1))
+    x2, y2 = min(geom.width, math.ceil(x2)), min(geom.height, math.ceil(y2))
+    if not (x1 < x2 and y1 < y2):
+        raise ToolError(f"Error: the box {box} is empty or outside the image", f"box {box!r} → {(x1, y1, x2, y2)}")
+    return x1, y1, x2, y2
 
 
 def zoom(image: Image.Image, arguments: Any, geom: ViewGeometry, cfg: ZoomConfig) -> ZoomResult:

@@ -1,9 +1,11 @@
 """Any LangChain chat model that takes images as the agent's policy (inference only).
 
-The same DeepEyes protocol as the token backends: the system prompt, the user turn (image + question +
-suffix), the model's text turns parsed by the same parser, and each crop sent back as a user turn
-``<tool_response>`` + image content block + suffix. Chat models return text, not token ids or logprobs,
-so their trajectories carry no ids: RL needs a token-level backend.
+The same DeepEyes protocol as the token backends: the system prompt (listing the toolbox's tools), the user turn
+(image + question + suffix), the model's text turns parsed by the same parser, and each call's result sent back as
+a user turn ``<tool_response>`` + image content block (or the tool's text) + suffix. The toolbox's tools are also
+bound with LangChain's ``bind_tools`` when the model supports it: its native tool calls are written into the
+``<tool_call>`` syntax, so one parser reads both. Chat models return text, not token ids or logprobs, so their
+trajectories carry no ids: RL needs a token-level backend.
 """
 
 from __future__ import annotations
@@ -15,17 +17,25 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from deepeyes_agent.backends.base import Completion
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.protocol import USER_SUFFIX, user_text
+from deepeyes_agent.protocol import user_text
 from deepeyes_agent.tool import image_block
+from deepeyes_agent.tools import Toolbox
 from deepeyes_agent.trajectory import ActionSegment, Trajectory
 
 
 class ChatPolicy:
-    def __init__(self, model: BaseChatModel, system_prompt: str, store: ImageStore):
+    def __init__(self, model: BaseChatModel, toolbox: Toolbox, store: ImageStore, native_tools: bool = True):
         if not isinstance(model, BaseChatModel):
             raise TypeError(f"model must be a LangChain BaseChatModel, got {type(model).__name__}")
+        if native_tools:  # the same tools, natively (a model that cannot bind them reads the prompt's <tools> alone)
+            try:
+                model = model.bind_tools([t.openai_schema() for t in toolbox.tools.values()])
+            except NotImplementedError:
+                pass
         self.model = model
-        self.system_prompt = system_prompt
+        self.toolbox = toolbox
+        self.system_prompt = toolbox.system_prompt
+        self.suffix = toolbox.user_suffix
         self.store = store
 
     def messages(self, traj: Trajectory) -> list[BaseMessage]:
@@ -35,25 +45,21 @@ class ChatPolicy:
             HumanMessage(
                 [
                     image_block(self.store.get(traj.images[0])),
-                    {"type": "text", "text": user_text(traj.question, traj.options)},
+                    {"type": "text", "text": user_text(traj.question, traj.options, self.suffix)},
                 ]
             ),
         ]
         for seg in traj.segments:
             if isinstance(seg, ActionSegment):
                 out.append(AIMessage(seg.text))
-            elif seg.image is not None:
-                out.append(
-                    HumanMessage(
-                        [
-                            {"type": "text", "text": "<tool_response>"},
-                            image_block(self.store.get(seg.image)),
-                            {"type": "text", "text": USER_SUFFIX + "</tool_response>"},
-                        ]
-                    )
-                )
+            elif seg.error is not None:
+                out.append(HumanMessage(seg.error))
             else:
-                out.append(HumanMessage(seg.error or ""))
+                shown = [image_block(self.store.get(seg.image))] if seg.image is not None else []
+                text = (seg.text or "") + self.suffix + "</tool_response>"
+                out.append(
+                    HumanMessage([{"type": "text", "text": "<tool_response>"}, *shown, {"type": "text", "text": text}])
+                )
         return out
 
     @staticmethod
@@ -62,8 +68,10 @@ class ChatPolicy:
         ``<tool_call>`` syntax so one parser reads both."""
         text = message.text if isinstance(message.text, str) else str(message.content)
         if message.tool_calls and "<tool_call>" not in text:
-            call = message.tool_calls[0]
-            text += "\n<tool_call>\n" + json.dumps({"name": call["name"], "arguments": call["args"]}) + "\n</tool_call>"
+            for call in message.tool_calls:
+                text += (
+                    "\n<tool_call>\n" + json.dumps({"name": call["name"], "arguments": call["args"]}) + "\n</tool_call>"
+                )
         meta = message.response_metadata or {}
         finish = (
             "length" if meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens" else "stop"

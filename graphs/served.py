@@ -10,6 +10,11 @@ Whoever reaches the HTTP API is not trusted with this machine's disk: local path
 under ``DEEPEYES_AGENT_IMAGE_ROOT`` excepted, when it is set), uploads over ``DEEPEYES_AGENT_MAX_UPLOAD_MB``
 (default 32) are refused before decoding, and a ``sha256:`` reference is accepted only from the thread that
 produced it.
+
+Tools: the ones named in ``DEEPEYES_AGENT_TOOLS`` (comma-separated, e.g. ``zoom,rotate,mypkg.tools:ocr``) when set,
+else the model folder's. They are resolved here, once, on the server; a request can neither enable a tool nor make
+the graph import anything: its input has no tool setting, and a tool call naming anything else — an import path
+included — is answered ``Error: Unknown tool name``.
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ import os
 from deepeyes_agent.graphs import create_visual_agent
 
 
+def server_tools() -> list[str] | None:
+    names = [t.strip() for t in os.environ.get("DEEPEYES_AGENT_TOOLS", "").split(",") if t.strip()]
+    return names or None
+
+
 def make_graph():
     max_mb = float(os.environ.get("DEEPEYES_AGENT_MAX_UPLOAD_MB", "32"))
     return create_visual_agent(
         os.environ.get("DEEPEYES_AGENT_MODEL") or None,
+        tools=server_tools(),
         allow_local_paths=False,
         image_root=os.environ.get("DEEPEYES_AGENT_IMAGE_ROOT") or None,
         max_upload_bytes=int(max_mb * 1024**2),

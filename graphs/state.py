@@ -6,7 +6,7 @@ and a JSON trace can hold them; images are ``sha256:`` references into the image
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from deepeyes_agent.backends.base import SamplingParams
-from deepeyes_agent.protocol import SYSTEM_PROMPT
+from deepeyes_agent.protocol import COMPACT_SYSTEM_PROMPT
+from deepeyes_agent.tools.toolbox import DEFAULT_TOOLS
 from deepeyes_agent.zoom import ZoomConfig
 
 
@@ -42,17 +43,34 @@ class VisualAgentOutput(TypedDict, total=False):
 class VisualAgentState(VisualAgentInput, VisualAgentOutput, total=False):
     """Input, output and the working state between nodes (``image`` becomes a ``sha256:`` reference)."""
 
-    pending_call: dict[str, Any] | None
+    pending_calls: list[dict[str, Any]] | None  # the calls of the last turn that run next
 
 
 class AgentConfig(BaseModel):
-    """Episode bounds and decoding (DeepEyes: 5 turns, 28,672-token context, temperature 1 in RL)."""
+    """Episode bounds, decoding and the toolbox (DeepEyes: 5 turns, 28,672-token context, temperature 1 in RL, the
+    zoom alone, one call a turn)."""
 
-    max_turns: int = Field(5, ge=1, description="model turns per episode; at most max_turns - 1 crops")
+    max_turns: int = Field(5, ge=1, description="model turns per episode; at most max_turns - 1 tool turns")
     max_context_tokens: int = Field(28672, ge=64, description="prompt + all turns and observations")
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     zoom: ZoomConfig = Field(default_factory=ZoomConfig)
-    system_prompt: str = SYSTEM_PROMPT
+    tools: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TOOLS),
+        description="the tools the model may call: zoom, rotate, or import paths 'package.module:name' of your own "
+        "(a @visual_tool function, a VisualTool, a LangChain BaseTool)",
+    )
+    max_calls_per_turn: int = Field(
+        1,
+        ge=1,
+        description="tool calls run per turn: 1 = DeepEyes' visual_toolbox_v2 (the turn's last call); N > 1 = its "
+        "visual_toolbox_v5 (the first N calls, answered in one user turn)",
+    )
+    prompt_style: Literal["deepeyes", "compact"] = Field(
+        "deepeyes",
+        description="the system prompt built from the tools: deepeyes (function signatures, DeepEyes' layout: "
+        "byte-identical with the zoom alone) · compact (one line per tool, for small models)",
+    )
+    system_prompt: str | None = Field(None, description="a system prompt of your own, in place of the built one")
 
     @classmethod
     def for_model(cls, model_dir, model_type: str | None = None, **overrides) -> AgentConfig:
@@ -62,6 +80,9 @@ class AgentConfig(BaseModel):
         from deepeyes_agent.zoom import frame_for_model_type
 
         values = {k: v for k, v in agent_defaults(model_dir).items() if k in cls.model_fields}
+        if values.get("system_prompt") == COMPACT_SYSTEM_PROMPT:  # folders written before the toolbox: its style
+            del values["system_prompt"]
+            values.setdefault("prompt_style", "compact")
         model_type = model_type or _model_type(model_dir)
         if model_type is not None:
             values["zoom"] = ZoomConfig(frame=frame_for_model_type(model_type))

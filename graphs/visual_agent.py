@@ -10,7 +10,9 @@ output never raises: it becomes an error observation (the episode goes on) or a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
@@ -18,11 +20,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest, derive_seed
+from deepeyes_agent.errors import ToolError
 from deepeyes_agent.images import ImageError, ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
-from deepeyes_agent.prompts import PromptBuilder
+from deepeyes_agent.protocol import TOOL_NAME
+from deepeyes_agent.tools import Toolbox, ToolContext
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
-from deepeyes_agent.zoom import ZoomError, execute_call, view_of
+from deepeyes_agent.zoom import view_of
 
 from .chat_policy import ChatPolicy
 from .dual_node import DualNode
@@ -58,7 +62,7 @@ class _Nodes:
     def __init__(
         self,
         backend: Backend | None,
-        builder: PromptBuilder | None,
+        builder,
         config: AgentConfig,
         store: ImageStore,
         name: str,
@@ -66,8 +70,10 @@ class _Nodes:
         image_processor=None,
         approve_zooms: bool = False,
         inputs: ImageInputPolicy | None = None,
+        toolbox: Toolbox | None = None,
     ):
         self.backend = backend
+        self.toolbox = toolbox or Toolbox.for_config(config)
         self.builder = builder
         self.config = config
         self.store = store
@@ -105,7 +111,7 @@ class _Nodes:
             "image": ref,
             "question": question,
             "trajectory": traj.model_dump(),
-            "pending_call": None,
+            "pending_calls": None,
             "answer": None,
         }
 
@@ -132,11 +138,11 @@ class _Nodes:
         pending = None
         if completion is not None:
             parsed = parse_turn(completion.text)
-            call = (
-                parsed.tool_call.model_dump(exclude={"raw"} if parsed.tool_call.error is None else set())
-                if parsed.tool_call
-                else None
-            )
+            chosen = [
+                c.model_dump(exclude={"raw"} if c.error is None else set())
+                for c in self.toolbox.chosen(parsed.tool_calls)
+            ]
+            call = chosen[-1] if chosen else None
             traj.segments.append(
                 ActionSegment(
                     token_ids=completion.token_ids,
@@ -146,6 +152,7 @@ class _Nodes:
                     think=parsed.think,
                     answer=parsed.answer,
                     tool_call=call,
+                    tool_calls=chosen if self.toolbox.multi_call else [],
                     format_errors=parsed.format_errors,
                 )
             )
@@ -166,9 +173,9 @@ class _Nodes:
             elif traj.turns >= self.config.max_turns:
                 traj.stop_reason = "max_turns"
             else:
-                pending = call
+                pending = chosen
         return Command(
-            update={"trajectory": traj.model_dump(), "pending_call": pending}, goto="zoom" if pending else "finish"
+            update={"trajectory": traj.model_dump(), "pending_calls": pending}, goto="zoom" if pending else "finish"
         )
 
     def policy(self, state: VisualAgentState) -> Command:
@@ -185,64 +192,81 @@ class _Nodes:
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else await self.backend.agenerate(request))
 
-    # -- zoom ------------------------------------------------------------------------------------
+    # -- zoom: the tool node (named for DeepEyes' one tool) ------------------------------------------------------
     def zoom(self, state: VisualAgentState) -> Command:
+        """Run the turn's calls in order, each on the episode's images so far (never a crop of a crop unless a tool
+        asks for one): every failure is an error observation and the episode goes on."""
         traj = Trajectory.from_state(state)
-        call = state["pending_call"] or {}
-        original = self.store.get(traj.images[0])  # always the first image: never a crop of a crop
-        review = None
-        if self.approve_zooms and not call.get("error"):
+        original = self.store.get(traj.images[0])
+        geom, zoom_config = view_of(original.width, original.height, self.image_processor, self.config.zoom)
+        context = ToolContext(list(traj.images), self.store, geom, zoom_config, {traj.images[0]: original})
+        segments, images = [], []
+        for call in state.get("pending_calls") or []:
+            seg, image = self._call(call, context, traj)
+            segments.append(seg)
+            images.append(image)
+            if seg.image is not None:
+                context.image_refs.append(seg.image)
+                context._cache[seg.image] = image
+        if self.builder:
+            observed = [(img, seg.text, seg.error) for seg, img in zip(segments, images)]
+            for seg, ids in zip(segments, self.builder.tool_observation_ids(observed)):
+                seg.token_ids = ids
+        if len(traj.input_ids()) + sum(len(s.token_ids) for s in segments) >= self.config.max_context_tokens:
+            traj.stop_reason, traj.truncated = "context_budget", True  # as DeepEyes: stop without appending
+        else:
+            for seg in segments:
+                traj.segments.append(seg)
+                if seg.image is not None:
+                    traj.images.append(seg.image)
+        for seg in segments:
+            event = {"event": "zoom" if seg.tool == TOOL_NAME or seg.tool is None else "tool", "tool": seg.tool}
+            _emit({**event, "box_model": seg.box_model, "box_original": seg.box_original, "crop": seg.image,
+                   "text": seg.text, "error": seg.error})  # fmt: skip
+        return Command(
+            update={"trajectory": traj.model_dump(), "pending_calls": None},
+            goto="finish" if traj.stop_reason else "policy",
+        )
+
+    def _call(self, call: dict, context: ToolContext, traj: Trajectory) -> tuple[ObservationSegment, object]:
+        """One call → its observation segment (token ids filled in by the caller) and its image, if any."""
+        name, review, image = call.get("name"), None, None
+        if self.approve_zooms and not call.get("error") and name == TOOL_NAME:
             # human in the loop: the run stops here until Command(resume=decision) (needs a checkpointer)
             call, review = review_call(
                 call, interrupt({"tool_call": call, "image": traj.images[0], "turn": traj.turns})
             )
         if review == "rejected":
-            seg = ObservationSegment(token_ids=[], error=REJECTED_BY_REVIEWER, reason="a reviewer rejected the zoom")
+            seg = ObservationSegment(
+                token_ids=[], tool=name, error=REJECTED_BY_REVIEWER, reason="a reviewer rejected the zoom"
+            )
         elif call.get("error"):
             seg = ObservationSegment(
                 token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments"
             )
         else:
-            geom, zoom_config = view_of(original.width, original.height, self.image_processor, self.config.zoom)
             try:
-                result = execute_call(call.get("name"), call.get("arguments"), original, geom, zoom_config)
-            except ZoomError as exc:
-                seg = ObservationSegment(token_ids=[], error=exc.observation, reason=exc.reason)
+                result = self.toolbox.execute(name, call.get("arguments"), context)
+            except ToolError as exc:
+                seg = ObservationSegment(token_ids=[], tool=name, error=exc.observation, reason=exc.reason)
             else:
+                image = result.image
+                ref = None
+                if image is not None:
+                    derived = f"{traj.images[0]}/{result.derivation}" if result.derivation else None
+                    ref = self.store.put(image, durable=self.durable, derived_from=derived)
+                    if not self.inputs.trusts_caller and (owner := _thread_id()) is not None:
+                        self.store.grant(owner, ref)  # the thread may name its image later
                 seg = ObservationSegment(
-                    token_ids=self.builder.observation_ids(result.crop) if self.builder else [],
-                    image=self.store.put(
-                        result.crop,
-                        durable=self.durable,
-                        derived_from=f"{traj.images[0]}/crop/{','.join(map(str, result.box_original))}",
-                    ),
-                    box_model=list(result.box_model),
-                    box_original=list(result.box_original),
+                    token_ids=[],
+                    tool=name,
+                    image=ref,
+                    text=result.text,
+                    box_model=list(result.box_model) if result.box_model is not None else None,
+                    box_original=list(result.box_original) if result.box_original is not None else None,
                 )
-                if not self.inputs.trusts_caller and (owner := _thread_id()) is not None:
-                    self.store.grant(owner, seg.image)  # the thread may name its crop later
         seg.review = review
-        if seg.error is not None and self.builder:
-            seg.token_ids = self.builder.error_observation_ids(seg.error)
-        if len(traj.input_ids()) + len(seg.token_ids) >= self.config.max_context_tokens:
-            traj.stop_reason, traj.truncated = "context_budget", True  # as DeepEyes: stop without appending
-        else:
-            traj.segments.append(seg)
-            if seg.image is not None:
-                traj.images.append(seg.image)
-        _emit(
-            {
-                "event": "zoom",
-                "box_model": seg.box_model,
-                "box_original": seg.box_original,
-                "crop": seg.image,
-                "error": seg.error,
-            }
-        )
-        return Command(
-            update={"trajectory": traj.model_dump(), "pending_call": None},
-            goto="finish" if traj.stop_reason else "policy",
-        )
+        return seg, image
 
     # -- finish ----------------------------------------------------------------------------------
     def finish(self, state: VisualAgentState) -> dict:
@@ -270,6 +294,7 @@ def _folder_config(folder, config: AgentConfig | None) -> AgentConfig:
 def create_visual_agent(
     model: str | Path | Backend | BaseChatModel | None = None,
     *,
+    tools: Sequence[Any] | None = None,
     backend: str = "transformers",
     server_url: str | None = None,
     device: str = "auto",
@@ -281,6 +306,7 @@ def create_visual_agent(
     interrupt_before: list[str] | None = None,
     approve_zooms: bool = False,
     allow_local_paths: bool = True,
+    native_tools: bool = True,
     image_root: str | Path | None = None,
     max_upload_bytes: int = 32 * 1024**2,
     name: str = "visual_agent",
@@ -294,6 +320,9 @@ def create_visual_agent(
             a token-level backend (:class:`~deepeyes_agent.backends.TransformersBackend`, ``VLLMBackend``,
             ``ServerBackend``, ``ScriptedBackend``): trajectories carry token ids and logprobs (RL-ready);
             a LangChain chat model that takes images: inference only (no token ids; RL refuses it).
+        tools: the tools the model may call, in the order its system prompt lists them: names (``"zoom"``,
+            ``"rotate"``), import paths (``"package.module:name"``), ``@visual_tool`` functions, :class:`VisualTool`
+            objects, LangChain ``BaseTool`` objects. Default: ``config.tools`` (DeepEyes' zoom alone).
         backend: how a folder runs: ``"transformers"`` (in-process torch), ``"vllm"`` (an in-process vLLM
             engine) or ``"server"`` (a running ``vllm serve`` at ``server_url``).
         server_url: the vLLM server for ``backend="server"`` (giving it implies that backend).
@@ -313,6 +342,8 @@ def create_visual_agent(
         allow_local_paths: ``False`` for callers you do not trust (a graph served over HTTP): local paths are
             refused (except relative paths inside ``image_root``), and so are ``sha256:`` references the thread
             did not produce.
+        native_tools: a chat model gets the tools bound natively too (LangChain's ``bind_tools``; ``False`` for an
+            endpoint that refuses tools, e.g. a vLLM server without ``--enable-auto-tool-choice``).
         image_root: with ``allow_local_paths=False``, the folder whose files may still be named.
         max_upload_bytes: data URLs / base64 blocks larger than this are refused before they are decoded.
         name: the graph's name (and the ``AIMessage.name`` of its answers).
@@ -349,6 +380,7 @@ def create_visual_agent(
         )
     if isinstance(model, BaseChatModel):
         config = config or AgentConfig()
+        toolbox = Toolbox.for_config(config, tools)
         image_processor = getattr(processor, "image_processor", processor)
         nodes = _Nodes(
             None,
@@ -356,21 +388,24 @@ def create_visual_agent(
             config,
             image_store,
             name,
-            chat=ChatPolicy(model, config.system_prompt, image_store),
+            chat=ChatPolicy(model, toolbox, image_store, native_tools=native_tools),
             image_processor=image_processor,
             approve_zooms=approve_zooms,
             inputs=inputs,
+            toolbox=toolbox,
         )
     elif callable(getattr(model, "agenerate", None)) and hasattr(model, "processor"):
         config = _folder_config(getattr(model, "model_dir", None), config)
+        toolbox = Toolbox.for_config(config, tools)
         nodes = _Nodes(
             model,
-            PromptBuilder(processor or model.processor, config.system_prompt),
+            toolbox.prompt_builder(processor or model.processor),
             config,
             image_store,
             name,
             approve_zooms=approve_zooms,
             inputs=inputs,
+            toolbox=toolbox,
         )
     else:
         raise TypeError(

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from deepeyes_agent.configs import JudgedRunConfig
 from deepeyes_agent.serving import VLLMEngineConfig
+from deepeyes_agent.tools.settings import ToolSettings
 
 from .grpo import GRPOConfig
 from .lora import LoraConfig
@@ -16,7 +17,7 @@ from .precision import Precision
 from .reward import RewardConfig
 
 
-class TrainConfig(JudgedRunConfig):
+class TrainConfig(JudgedRunConfig, ToolSettings):
     """An RL run: GRPO on trajectories of the agent graph with the DeepEyes reward."""
 
     # data and model

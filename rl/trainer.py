@@ -96,6 +96,11 @@ def step_metrics(episodes: list[Episode]) -> dict:
     if boxes:
         out["crop_iou"] = sum(iou(b, t) for b, t in boxes) / len(boxes)
         out["crop_holds_target"] = sum(contains(b, t) for b, t in boxes) / len(boxes)
+    tools: dict[str, int] = {}
+    for e in episodes:
+        for name, count in e.trajectory.calls_by_tool().items():
+            tools[name] = tools.get(name, 0) + count
+    out.update({f"tool_calls/{name}": count / n for name, count in sorted(tools.items())})
     for category in sorted({e.row.category for e in episodes}):
         some = [e for e in episodes if e.row.category == category]
         out[f"tool_call_rate/{category}"] = sum(e.trajectory.tool_calls > 0 for e in some) / len(some)
@@ -153,6 +158,7 @@ class LocalTrainer:
             self.model.config.model_type,
             max_turns=cfg.max_turns,
             sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p),
+            **cfg.agent_overrides(),
         )
         self.optimizer = make_optimizer(cfg, self.trained, self.precision.device)
         if resume is not None:
@@ -297,6 +303,16 @@ class LocalTrainer:
             return
         backend.load_state_dict(merged_state_dict(self.model) if has_adapters(self.model) else self.model.state_dict())
 
+    def agent_defaults(self) -> dict:
+        """How the checkpoint is prompted: its tools, calls a turn, prompt style (and a prompt of its own, if any)."""
+        config = self.agent_config
+        out = {
+            "tools": config.tools,
+            "max_calls_per_turn": config.max_calls_per_turn,
+            "prompt_style": config.prompt_style,
+        }
+        return {**out, "system_prompt": config.system_prompt} if config.system_prompt is not None else out
+
     def save(self, step: int) -> Path:
         """An atomic checkpoint: the model (the float32 master weights with mixed precision; with LoRA the base
         merged with the adapters, plus the adapter itself under ``adapter/``), its processor and agent defaults,
@@ -309,9 +325,7 @@ class LocalTrainer:
             else:
                 self.model.save_pretrained(folder)
             self.backend.processor.save_pretrained(folder)
-            write_agent_defaults(
-                folder, **{**agent_defaults(self.model_dir), "system_prompt": self.agent_config.system_prompt}
-            )
+            write_agent_defaults(folder, **{**agent_defaults(self.model_dir), **self.agent_defaults()})
             state = {"step": step, "optimizer": self.optimizer.state_dict(), "config": self.cfg.model_dump(mode="json")}
             if self.precision.scaling:
                 state["grad_scaler"] = self.precision.scaler.state_dict()

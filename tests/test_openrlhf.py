@@ -111,6 +111,38 @@ def test_execute_returns_openrlhf_contract(response, processor):
     assert all(c["logprobs"] is not None for c in calls)
 
 
+def test_the_executor_runs_the_tools_its_settings_name(orl, policy, processor, scene_path, tmp_path, monkeypatch):
+    """A user's tool, named by import path in the agent settings (as the Ray workers get them): executed on
+    OpenRLHF's engine, its image in the training inputs, its call counted per tool, its image paid the bonus."""
+    from openrlhf.trainer.ray.vllm_engine import _load_agent_executor
+
+    from deepeyes_agent.rl.openrlhf.response import check_response
+    from deepeyes_agent.rl.openrlhf.settings import ENV_VAR, AgentSettings
+
+    agent = AgentConfig(max_turns=3, tools=["zoom", "tool_fixtures:enhance"])
+    monkeypatch.setenv(ENV_VAR, str(AgentSettings(agent=agent).write(tmp_path / "settings.json")))
+    executor = _load_agent_executor(str(AGENT_FILE))
+
+    def enhance_then_answer(request, turn):
+        if len(request.images) == 1:
+            return '<think>x</think><tool_call>{"name": "enhance", "arguments": {"region": [40, 30, 90, 80]}}</tool_call><|im_end|>'
+        return answer("checkerboard")
+
+    engine = VLLMShapedEngine(ScriptedBackend(processor, enhance_then_answer, model=policy), processor)
+    out = asyncio.run(
+        executor.execute(
+            QUESTION, LABEL, vllm_sampling_params(max_tokens=64), 4096, processor, engine, images=[str(scene_path)]
+        )
+    )
+    check_response(
+        out, processor.tokenizer.convert_tokens_to_ids("<|image_pad|>"), processor.image_processor.merge_size
+    )
+    assert out["mm_train_inputs"]["image_grid_thw"].shape[0] == 2  # the original and the tool's image
+    logs = out["extra_logs"]
+    assert logs["tool_calls/enhance"] == 1.0 and logs["tool_calls/image_zoom_in_tool"] == 0.0
+    assert out["reward"] == pytest.approx(2.0)  # right, after an image a tool returned
+
+
 def test_same_trajectory_and_reward_as_the_graph(response, policy, processor, scene_path):
     """The OpenRLHF path is the graph: same tokens, same DeepEyes reward (0.8 acc + 1.2 tool bonus)."""
     graph = create_visual_agent(

@@ -194,7 +194,9 @@ def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, 
         assert rollouts() == first  # each episode has its own seed: the same seed, the same episodes
         assert len({str(a) for a in first}) > 1  # a group's 4 rollouts are samples, not 4 copies of one
         record = trainer.train_step(0)
-        assert record["rollout_s"] > 0 and record["weights_moved"] > 0.5
+        assert record["rollout_s"] > 0
+        # sampled rollouts: a step whose rewards all tie trains nothing (and has nothing to sync)
+        assert record["weights_moved"] > 0.5 or record["trained_trajectories"] == 0
         request = two_image_request(trainer.backend.processor, scene_path)
         assert engine.generate([request])[0].logprobs == pytest.approx(
             trainer.backend.generate([request])[0].logprobs, abs=ATOL

@@ -25,6 +25,16 @@ from .options import (
 )
 
 
+def _tools_help(name: str) -> str:
+    from ..tools.settings import ToolSettings
+
+    return ToolSettings.model_fields[name].description
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 @app.command()
 def ask(
     image: Path = typer.Argument(..., exists=True, dir_okay=False, help="image file"),
@@ -45,6 +55,8 @@ def ask(
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.AUTO,
     compile: CompileOption = False,
+    tools: str | None = typer.Option(None, help=_tools_help("tools")),
+    max_calls_per_turn: int | None = typer.Option(None, min=1, help=_tools_help("max_calls_per_turn")),
     save_trace: Path | None = typer.Option(None, help="write a picture of the trajectory (PNG)"),
     save_json: Path | None = typer.Option(None, help="write the trajectory as JSON"),
 ) -> None:
@@ -56,6 +68,7 @@ def ask(
     from ..images import ImageStore
     from ..models import resolve_model_dir
     from ..picture import save_picture
+    from ..tools.settings import ToolSettings
     from ..trajectory import Trajectory
     from ..zoom import ZoomConfig
 
@@ -69,10 +82,12 @@ def ask(
         max_images=max_turns + 1,
         placement=PlacementConfig(device=device, dtype=dtype, compile=compile),
     )
+    settings = ToolSettings(tools=_csv(tools), max_calls_per_turn=max_calls_per_turn)
     config = AgentConfig.for_model(
         model_dir,
         max_turns=max_turns,
         sampling=SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
+        **settings.agent_overrides(),
     )
     config.zoom = ZoomConfig(frame=frame or config.zoom.frame, deepeyes_parity=deepeyes_parity)
     store = ImageStore()
@@ -153,6 +168,7 @@ def evaluate(
         model_dir,
         max_turns=cfg.max_turns,
         sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed),
+        **cfg.agent_overrides(),
     )
     n_rows = open_dataset(cfg.data).count()
     with Progress(console=console) as bar:
@@ -200,31 +216,46 @@ def serve_model(
 
 
 def print_trajectory(traj) -> None:
-    obs = iter(traj.observations)
-    for i, action in enumerate(traj.actions, 1):
+    """Each model turn in a panel, with what its tool calls returned (in order) under it."""
+    from ..trajectory import ActionSegment
+
+    turns: list[tuple] = []
+    for seg in traj.segments:
+        if isinstance(seg, ActionSegment):
+            turns.append((seg, []))
+        elif turns:
+            turns[-1][1].append(seg)
+    for i, (action, observations) in enumerate(turns, 1):
         body = []
         if action.think:
             body.append(f"[bold]think[/bold]: {action.think}")
-        if action.tool_call:
-            body.append(f"[bold]tool call[/bold]: {json.dumps(action.tool_call)[:300]}")
+        for call in action.tool_calls or ([action.tool_call] if action.tool_call else []):
+            body.append(f"[bold]tool call[/bold]: {json.dumps(call)[:300]}")
         if action.answer is not None:
             body.append(f"[bold green]answer[/bold green]: {action.answer}")
         if not body:
             body.append(f"[dim]raw[/dim]: {action.text[:300]!r}")
         if action.format_errors:
             body.append(f"[yellow]format[/yellow]: {'; '.join(action.format_errors)}")
-        o = next(obs, None) if action.tool_call else None
-        if o is not None and o.image is not None:
-            x1, y1, x2, y2 = o.box_original
-            body.append(
-                f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)"
-            )
-        elif o is not None:
-            body.append(f"[red]tool error[/red]: {o.error} ({o.reason})")
+        for o in observations:
+            body.append(_observation_line(o))
         console.print(
             Panel("\n".join(body), title=f"turn {i} · {len(action.token_ids)} tokens · {action.finish_reason}")
         )
+    calls = ", ".join(f"{name} {count}" for name, count in traj.calls_by_tool().items()) or "none"
     console.print(
         f"[bold]answer[/bold]: {traj.answer!r}  stop: {traj.stop_reason}  turns: {traj.turns}  "
-        f"crops: {traj.crops}  tool errors: {traj.tool_errors}"
+        f"crops: {traj.crops}  tool errors: {traj.tool_errors}  calls: {calls}"
     )
+
+
+def _observation_line(o) -> str:
+    if o.error is not None:
+        return f"[red]tool error[/red]: {o.error} ({o.reason})"
+    if o.box_original is not None:
+        x1, y1, x2, y2 = o.box_original
+        return f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)"
+    shown = ["an image"] if o.image is not None else []
+    if o.text is not None:
+        shown.append(f"text {o.text[:200]!r}")
+    return f"[cyan]{o.tool}[/cyan]: {' and '.join(shown)}"

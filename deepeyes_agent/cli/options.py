@@ -132,7 +132,9 @@ def config_parameters(
         kind, is_json = _cli_type(field.annotation)
         flag = f"--{(prefix + name).replace('_', '-')}"
         default = _default_text(field)
-        help_parts = [field.description or "", "(JSON)" if is_json else "", f"({default})" if default else ""]
+        names = typing.get_args(_unwrap(field.annotation)[0]) == (str,)  # a list of names: "a,b" or JSON
+        hint = "(comma-separated)" if names else "(JSON)" if is_json else ""
+        help_parts = [field.description or "", hint, f"({default})" if default else ""]
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
         option = typer.Option(
             None,
@@ -205,9 +207,12 @@ def _flags(generated, kwargs: dict) -> dict:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise typer.BadParameter(
-                    f"not JSON: {value!r} ({exc})", param_hint=f"--{param.name.replace('_', '-')}"
-                ) from exc
+                if not value.lstrip().startswith(("[", "{", '"')):  # a list of names: comma-separated
+                    value = [v.strip() for v in value.split(",") if v.strip()]
+                else:
+                    raise typer.BadParameter(
+                        f"not JSON: {value!r} ({exc})", param_hint=f"--{param.name.replace('_', '-')}"
+                    ) from exc
         node = out
         for key in path[:-1]:
             node = node.setdefault(key, {})

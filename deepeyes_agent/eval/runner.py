@@ -23,6 +23,8 @@ from ..configs import JudgedRunConfig
 from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
 from ..serving import VLLMEngineConfig
+from ..tools import Toolbox
+from ..tools.settings import ToolSettings
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
 from .boxes import contains, iou, parse_box, tight_hit
@@ -31,7 +33,7 @@ from .rows import EvalRow, RowError, order_options, truth_of
 Mode = Literal["tool", "direct", "oracle", "ground"]
 
 
-class EvalConfig(JudgedRunConfig):
+class EvalConfig(JudgedRunConfig, ToolSettings):
     """An evaluation: every row through the agent graph (or one of the control modes), judged and summarised."""
 
     data: Path = Field(
@@ -86,6 +88,7 @@ def _score_trajectory(row: EvalRow, traj: Trajectory, judge) -> dict:
         "correct": correct,
         "turns": traj.turns,
         "tool_calls": traj.tool_calls,
+        "calls_by_tool": traj.calls_by_tool(),
         "crops": traj.crops,
         "tool_errors": traj.tool_errors,
         "format_ok": traj.format_ok,
@@ -199,6 +202,15 @@ def _finished(path: Path) -> dict[tuple[str, int], dict]:
     return done
 
 
+def _calls_by_tool(records: list[dict]) -> dict[str, float]:
+    """Mean calls per episode of each tool (every tool that was called at least once)."""
+    totals: dict[str, int] = defaultdict(int)
+    for r in records:
+        for name, count in (r.get("calls_by_tool") or {}).items():
+            totals[name] += count
+    return {name: totals[name] / len(records) for name in sorted(totals)}
+
+
 def summarise(records: list[dict], mode: Mode) -> dict:
     n = len(records)
     summary: dict = {"n": n, "mode": mode}
@@ -221,6 +233,7 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         tool_call_rate=sum(1 for r in records if r["tool_calls"] > 0) / n,
         tool_call_rate_per_category={c: sum(v) / len(v) for c, v in sorted(tools_by_cat.items())},
         mean_crops=mean("crops"),
+        calls_per_episode_by_tool=_calls_by_tool(records),
         mean_turns=mean("turns"),
         format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,
         answered_rate=sum(1 for r in records if r["prediction"] is not None) / n,
@@ -255,7 +268,7 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
     one_turn = agent_config.model_copy(update={"max_turns": 1})
     graph = create_visual_agent(backend, config=agent_config if cfg.mode == "tool" else one_turn, image_store=store)
-    builder = PromptBuilder(backend.processor, agent_config.system_prompt)
+    builder = Toolbox.for_config(agent_config).prompt_builder(backend.processor)
     frame = agent_config.zoom.effective_frame
     cfg.out.mkdir(parents=True, exist_ok=True)
     rows_path = cfg.out / "rows.jsonl"

@@ -21,6 +21,7 @@ from deepeyes_agent.datasets.deepeyes import user_text
 from deepeyes_agent.datasets.sources import image_bytes
 from deepeyes_agent.graphs.visual_agent import create_visual_agent
 from deepeyes_agent.images import ImageStore, load_image
+from deepeyes_agent.tools import Toolbox
 from deepeyes_agent.trajectory import Trajectory
 
 from ..judges import Truth
@@ -78,6 +79,8 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
     def __init__(self, settings: AgentSettings | None = None):
         self.settings = settings or AgentSettings.from_env()
         self.judge = self.settings.make_judge()
+        # the tools are imported here, on the Ray worker, once: their modules must be installed there
+        self.toolbox = Toolbox.for_config(self.settings.agent)
 
     def agent_config(self, sampling_params, max_length: int):
         """Episode bounds from the settings; context budget and sampling from OpenRLHF's run."""
@@ -98,6 +101,7 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
             EngineBackend(llm_engine, hf_tokenizer, sampling_params),
             processor=hf_tokenizer,
             config=self.agent_config(sampling_params, max_length),
+            tools=list(self.toolbox.tools.values()),
             image_store=store,
         )
         state = await graph.ainvoke(
@@ -119,4 +123,5 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
             label=label,
             images=images,
             with_logprobs=getattr(sampling_params, "logprobs", None) is not None,
+            tool_names=self.toolbox.names,
         )

@@ -29,7 +29,7 @@ def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, 
         raise InputError(f"{cfg.data}: {len(bad)} bad rows ({lines}{' …' if len(bad) > 5 else ''})")
     if not report.written:
         raise InputError(f"{cfg.data}: no rows to train on ({len(report.skipped)} skipped)")
-    agent = AgentConfig.for_model(model, max_turns=cfg.max_turns)
+    agent = AgentConfig.for_model(model, max_turns=cfg.max_turns, **cfg.agent_overrides())
     settings = AgentSettings(
         agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url, judge_model=cfg.judge_model
     ).write(folder / "agent_settings.json")

@@ -48,9 +48,11 @@ def action_ranges(traj: Trajectory) -> list[tuple[int, int]]:
     return ranges
 
 
-def extra_logs(traj: Trajectory, reward: RewardParts) -> dict[str, float]:
-    """Scalars OpenRLHF averages and logs; the same keys for every sample."""
+def extra_logs(traj: Trajectory, reward: RewardParts, tool_names: list[str] = ()) -> dict[str, float]:
+    """Scalars OpenRLHF averages and logs; the same keys for every sample (a count per enabled tool)."""
+    calls = traj.calls_by_tool()
     return {
+        **{f"tool_calls/{name}": float(calls.get(name, 0)) for name in tool_names},
         "reward/accuracy": reward.accuracy,
         "reward/format": reward.format,
         "reward/tool": reward.tool,
@@ -72,6 +74,7 @@ def to_openrlhf(
     label,
     images,
     with_logprobs: bool = True,
+    tool_names: list[str] = (),
 ) -> dict:
     pil = [store.get(ref) for ref in traj.images]
     mm = vision_inputs(processor.image_processor, pil, torch.float32) or None
@@ -86,7 +89,7 @@ def to_openrlhf(
         "action_ranges": action_ranges(traj),
         "rollout_log_probs": traj.rollout_logprobs() if with_logprobs else None,
         "truncated": bool(traj.truncated),
-        "extra_logs": extra_logs(traj, reward),
+        "extra_logs": extra_logs(traj, reward, list(tool_names)),
     }
 
 

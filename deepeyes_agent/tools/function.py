@@ -1,0 +1,118 @@
+"""A plain Python function as a visual tool: ``@visual_tool`` reads the argument schema from its signature.
+
+    @visual_tool
+    def enhance_contrast(image: Image.Image, region: Box, factor: float = 2.0) -> Image.Image:
+        \"\"\"Raise the contrast of a region of the image, to read faint detail.\"\"\"
+        return ImageEnhance.Contrast(image.crop(region)).enhance(factor)
+
+Parameters the model does not write are filled in by the agent: ``image`` (a ``PIL.Image.Image``: the episode's
+original, full resolution), ``images`` (every image so far, original first), ``context`` (a
+:class:`~deepeyes_agent.tools.ToolContext`). Every other parameter is an argument the model writes (its type and
+default from the signature, its description from ``Annotated[..., Field(description=...)]``); a parameter typed
+:data:`~deepeyes_agent.zoom.Box` is read in the model's frame and arrives as ORIGINAL pixels ``(x1, y1, x2, y2)``,
+mapped as the zoom maps its box. The description is the docstring's first paragraph. Return an image, a text, both
+(a tuple), or a :class:`~deepeyes_agent.tools.ToolResult`; an ``async def`` works too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, create_model
+
+from ..zoom import is_box, original_box
+from .base import ToolContext, ToolResult, VisualTool
+
+INJECTED = {"image", "images", "context"}
+
+
+class FunctionTool(VisualTool):
+    """A function with the signature conventions above (built by :func:`visual_tool`)."""
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout_s: float | None = None,
+        purpose: str | None = None,
+    ):
+        self.fn = fn
+        self.name = name or fn.__name__
+        doc = inspect.getdoc(fn) or ""
+        self.description = description or doc.split("\n\n")[0].replace("\n", " ").strip() or self.name
+        self.timeout_s = timeout_s
+        self.purpose = purpose or self.description.rstrip(".")[:1].lower() + self.description.rstrip(".")[1:]
+        hints = typing.get_type_hints(fn, include_extras=True)
+        fields: dict[str, Any] = {}
+        self.boxes: set[str] = set()
+        self.injected: list[str] = []
+        for pname, param in inspect.signature(fn).parameters.items():
+            if pname in INJECTED:
+                self.injected.append(pname)
+                continue
+            annotation = hints.get(pname, Any)
+            if is_box(annotation):
+                self.boxes.add(pname)
+            fields[pname] = (annotation, ... if param.default is inspect.Parameter.empty else param.default)
+        self.args_schema: type[BaseModel] = create_model(f"{self.name}_arguments", **fields)
+
+    def run(self, context: ToolContext, arguments: BaseModel) -> ToolResult:
+        kwargs = {k: getattr(arguments, k) for k in type(arguments).model_fields}
+        for name in self.boxes:
+            if kwargs.get(name) is not None:
+                kwargs[name] = original_box(kwargs[name], context.geometry, context.zoom)
+        given = {"image": lambda: context.original, "images": lambda: context.images, "context": lambda: context}
+        kwargs.update({name: given[name]() for name in self.injected})
+        out = self.fn(**kwargs)
+        if inspect.isawaitable(out):
+            out = asyncio.run(_awaited(out))  # tools run in a worker thread: no event loop there
+        return as_result(out, self.name)
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+def as_result(out: Any, name: str) -> ToolResult:
+    """What a tool returned, as a :class:`ToolResult`: an image, a text, an (image, text) pair, or LangChain content
+    blocks (text and base64 image blocks)."""
+    from .langchain import content_to_result
+
+    if isinstance(out, ToolResult):
+        return out
+    if isinstance(out, Image.Image):
+        return ToolResult(image=out)
+    if isinstance(out, str):
+        return ToolResult(text=out)
+    if isinstance(out, tuple) and len(out) == 2:
+        image = next((x for x in out if isinstance(x, Image.Image)), None)
+        text = next((x for x in out if isinstance(x, str)), None)
+        if image is not None or text is not None:
+            return ToolResult(image=image, text=text)
+    if isinstance(out, (list, dict)):
+        return content_to_result(out, name)
+    raise TypeError(f"{name} returned {type(out).__name__}: return an image, a text, or both")
+
+
+def visual_tool(
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+    purpose: str | None = None,
+):
+    """Make a function a visual tool (see the module docstring); usable bare (``@visual_tool``) or with settings
+    (``@visual_tool(timeout_s=5)``)."""
+
+    def wrap(f: Callable) -> FunctionTool:
+        return FunctionTool(f, name=name, description=description, timeout_s=timeout_s, purpose=purpose)
+
+    return wrap(fn) if fn is not None else wrap
