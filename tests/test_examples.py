@@ -37,3 +37,10 @@ def test_stream_example_prints_turns_and_zooms(tmp_path):
     out = run("examples/stream_steps.py", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "[node] prepare" in out.stdout and "turn 1:" in out.stdout
+
+
+def test_custom_tool_example_lists_both_tools_and_runs_the_grid(tmp_path):
+    out = run("examples/custom_tool.py", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert '"name":"grid_overlay"' in out.stdout and '"name":"image_zoom_in_tool"' in out.stdout
+    assert "grid_overlay called directly: an image of 1177x1454 px" in out.stdout and "answer:" in out.stdout

@@ -266,3 +266,22 @@ def test_unknown_tool_specs_are_refused_with_what_exists():
         Toolbox(["crop"])
     with pytest.raises(InputError, match="cannot be imported"):
         Toolbox(["no_such_module:tool"])
+
+
+def test_the_command_line_takes_a_tool_list(tiny_dir, tmp_path, monkeypatch, capsys):
+    from test_device import run_cli
+
+    monkeypatch.setenv("DEEPEYES_AGENT_IMAGE_STORE", str(tmp_path / "images"))
+    trace = tmp_path / "t.json"
+    code, err = run_cli(
+        monkeypatch, capsys, "ask", "examples/images/signs.png", "q", "--model", tiny_dir, "--max-new-tokens", "8",
+        "--tools", "zoom,rotate,tool_fixtures:enhance", "--max-calls-per-turn", "2", "--save-json", trace,
+    )  # fmt: skip
+    assert code in (0, None), err
+    code, err = run_cli(
+        monkeypatch, capsys, "ask", "examples/images/signs.png", "q", "--model", tiny_dir, "--tools", "crop"
+    )
+    assert code == 2 and "unknown tool 'crop'" in err
+    from deepeyes_agent.eval.runner import EvalConfig
+
+    assert EvalConfig(data="x", out="y", tools=["zoom", "rotate"]).agent_overrides() == {"tools": ["zoom", "rotate"]}
