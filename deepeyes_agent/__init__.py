@@ -1,45 +1,45 @@
 """deepeyes-agent: thinking with images — a VLM that zooms into its own image while it reasons.
 
-Core names are re-exported here; the graph lives in :mod:`deepeyes_agent.graphs`, RL in
-:mod:`deepeyes_agent.rl`.
+Core names are re-exported here (imported when first used: ``import deepeyes_agent`` and the command line's
+``--help`` stay light); the graph lives in :mod:`deepeyes_agent.graphs`, RL in :mod:`deepeyes_agent.rl`.
 """
 
-from .backends import GenerationRequest, SamplingParams, ScriptedBackend, TransformersBackend
-from .images import ImageError, ImageStore, load_image
-from .parser import ParsedTurn, parse_turn
-from .prompts import PromptBuilder
-from .trajectory import Trajectory
-from .zoom import CoordinateFrame, ViewGeometry, ZoomArgs, ZoomConfig, ZoomError, zoom
+from importlib import import_module
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "GenerationRequest": ".backends",
+    "SamplingParams": ".backends",
+    "ScriptedBackend": ".backends",
+    "TransformersBackend": ".backends",
+    "ImageError": ".images",
+    "ImageStore": ".images",
+    "load_image": ".images",
+    "ParsedTurn": ".parser",
+    "parse_turn": ".parser",
+    "PromptBuilder": ".prompts",
+    "Trajectory": ".trajectory",
+    "CoordinateFrame": ".zoom",
+    "ViewGeometry": ".zoom",
+    "ZoomArgs": ".zoom",
+    "ZoomConfig": ".zoom",
+    "ZoomError": ".zoom",
+    "zoom": ".zoom",
+    "create_visual_agent": ".graphs",
+    "AgentConfig": ".graphs",
+    "visual_tool": ".tools",
+    "VisualTool": ".tools",
+    "Box": ".tools",
+}
+
 
 def __getattr__(name: str):
-    if name in ("create_visual_agent", "AgentConfig"):
-        from . import graphs
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        return getattr(graphs, name)
-    raise AttributeError(name)
 
-
-__all__ = [
-    "AgentConfig",
-    "CoordinateFrame",
-    "GenerationRequest",
-    "ImageError",
-    "ImageStore",
-    "ParsedTurn",
-    "PromptBuilder",
-    "SamplingParams",
-    "ScriptedBackend",
-    "Trajectory",
-    "TransformersBackend",
-    "ViewGeometry",
-    "ZoomArgs",
-    "ZoomConfig",
-    "ZoomError",
-    "create_visual_agent",
-    "load_image",
-    "parse_turn",
-    "zoom",
-]
+__all__ = sorted(_EXPORTS)

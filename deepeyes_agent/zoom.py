@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 from PIL import Image
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
 from .errors import ToolError
 from .protocol import ERR_INVALID_BOX, ERR_UNKNOWN_TOOL, TOOL_NAME
@@ -111,6 +110,8 @@ class ViewGeometry:
 
     @classmethod
     def for_image(cls, width: int, height: int, image_processor) -> ViewGeometry:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
         factor = image_processor.patch_size * image_processor.merge_size
         size = image_processor.size
         min_px = size["shortest_edge"] if "shortest_edge" in size else size["min_pixels"]

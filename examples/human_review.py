@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def main() -> None:
     p.add_argument("--auto", choices=["approve", "edit", "reject"])
     p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "deepeyes-review.sqlite"))
     args = p.parse_args()
+    if args.auto is None and not sys.stdin.isatty():
+        sys.exit(
+            "human_review.py asks for each decision on the terminal, and there is none here: run it in a terminal, "
+            "or decide automatically with --auto approve | edit | reject"
+        )
     model_dir = default_model_dir()
     agent = create_visual_agent(
         TransformersBackend.from_pretrained(model_dir),

@@ -19,7 +19,7 @@ from deepeyes_agent.models import default_model_dir
 
 def main() -> None:
     image = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_name("images") / "signs.png")
-    question = sys.argv[2] if len(sys.argv) > 2 else "Zoom in on the blue sign."
+    question = sys.argv[2] if len(sys.argv) > 2 else "What pattern is on the purple sign?"
     model_dir = default_model_dir()
     agent = create_visual_agent(
         TransformersBackend.from_pretrained(model_dir),

@@ -47,12 +47,16 @@ class VisualAgentState(VisualAgentInput, VisualAgentOutput, total=False):
 
 
 class AgentConfig(BaseModel):
-    """Episode bounds, decoding and the toolbox (DeepEyes: 5 turns, 28,672-token context, temperature 1 in RL, the
-    zoom alone, one call a turn)."""
+    """Episode bounds, decoding and the toolbox (DeepEyes: 5 turns, 28,672-token context, greedy at inference and
+    temperature 1 in RL, the zoom alone, one call a turn)."""
 
     max_turns: int = Field(5, ge=1, description="model turns per episode; at most max_turns - 1 tool turns")
     max_context_tokens: int = Field(28672, ge=64, description="prompt + all turns and observations")
-    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.0),
+        description="decoding per turn: greedy by default (DeepEyes evaluates at temperature 0); RL sets its own "
+        "sampling (temperature 1)",
+    )
     zoom: ZoomConfig = Field(default_factory=ZoomConfig)
     tools: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TOOLS),

@@ -1,20 +1,72 @@
-"""Configuration of an RL run (pydantic; loadable from YAML), grouped by concern."""
+"""Configuration of an RL run (pydantic; loadable from YAML), grouped by concern: the run, its precision, the GRPO
+loss, LoRA (light: no torch, so the command line's --help stays fast)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from deepeyes_agent.configs import JudgedRunConfig
 from deepeyes_agent.serving import VLLMEngineConfig
 from deepeyes_agent.tools.settings import ToolSettings
 
-from .grpo import GRPOConfig
-from .lora import LoraConfig
-from .precision import Precision
 from .reward import RewardConfig
+
+LANGUAGE_MODEL_LAYERS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class Precision(str, Enum):
+    """How trained weights are kept (see :mod:`deepeyes_agent.rl.precision`)."""
+
+    MIXED = "mixed"
+    PURE = "pure"
+
+
+class GRPOConfig(BaseModel):
+    """The GRPO loss."""
+
+    clip_low: float = Field(0.2, description="PPO clip below 1 (DeepEyes: 0.2)")
+    clip_high: float = Field(0.2, description="PPO clip above 1 (DeepEyes: 0.2)")
+    dual_clip: float = Field(3.0, description="bound on the loss of negative-advantage tokens; ≤ 1 disables")
+    kl_coef: float = Field(0.0, description="KL to a frozen reference (DeepEyes: 0, no reference model)")
+    eps: float = Field(1e-6, description="added to the group's reward std")
+    old_logprobs: Literal["recompute", "rollout"] = Field(
+        "recompute",
+        description="the ratio's denominator — recompute: the policy's own logprobs in the training forward, as "
+        "verl's compute_log_prob (one update per step: ratio 1, and the step does not depend on the backend's "
+        "batch numerics) · rollout: the logprobs the backend sampled with",
+    )
+
+
+class LoraConfig(BaseModel):
+    """LoRA adapters on the language model (peft); rank 0 trains every weight."""
+
+    rank: int = Field(0, ge=0, description="adapter rank; 0: no adapters, every weight is trained (full fine-tune)")
+    alpha: float | None = Field(None, gt=0, description="the adapters' scale is alpha / rank (default alpha: 2 × rank)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapters' input")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(LANGUAGE_MODEL_LAYERS),
+        description="the language model's linear layers that get adapters (the vision tower's are left alone)",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.rank > 0
+
+    def peft_config(self):
+        from peft import LoraConfig as PeftLoraConfig
+
+        names = "|".join(map(str, self.target_modules))
+        return PeftLoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha or 2 * self.rank,
+            lora_dropout=self.dropout,
+            target_modules=rf".*language_model\..*\.({names})",
+            bias="none",
+        )
 
 
 class TrainConfig(JudgedRunConfig, ToolSettings):

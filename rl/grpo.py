@@ -9,26 +9,10 @@ loss = token-mean over action tokens of  −min(ρ·A, clip(ρ, 1−ε_low, 1+ε
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
 
-
-class GRPOConfig(BaseModel):
-    """The GRPO loss."""
-
-    clip_low: float = Field(0.2, description="PPO clip below 1 (DeepEyes: 0.2)")
-    clip_high: float = Field(0.2, description="PPO clip above 1 (DeepEyes: 0.2)")
-    dual_clip: float = Field(3.0, description="bound on the loss of negative-advantage tokens; ≤ 1 disables")
-    kl_coef: float = Field(0.0, description="KL to a frozen reference (DeepEyes: 0, no reference model)")
-    eps: float = Field(1e-6, description="added to the group's reward std")
-    old_logprobs: Literal["recompute", "rollout"] = Field(
-        "recompute",
-        description="the ratio's denominator — recompute: the policy's own logprobs in the training forward, as "
-        "verl's compute_log_prob (one update per step: ratio 1, and the step does not depend on the backend's "
-        "batch numerics) · rollout: the logprobs the backend sampled with",
-    )
+from .config import GRPOConfig
 
 
 def group_advantages(rewards: torch.Tensor, group_ids: list, eps: float = 1e-6) -> torch.Tensor:

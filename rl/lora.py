@@ -16,38 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, Field
+
+from .config import LoraConfig
 
 ADAPTER_DIR = "adapter"
-LANGUAGE_MODEL_LAYERS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-class LoraConfig(BaseModel):
-    """LoRA adapters on the language model (peft); rank 0 trains every weight."""
-
-    rank: int = Field(0, ge=0, description="adapter rank; 0: no adapters, every weight is trained (full fine-tune)")
-    alpha: float | None = Field(None, gt=0, description="the adapters' scale is alpha / rank (default alpha: 2 × rank)")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapters' input")
-    target_modules: list[str] = Field(
-        default_factory=lambda: list(LANGUAGE_MODEL_LAYERS),
-        description="the language model's linear layers that get adapters (the vision tower's are left alone)",
-    )
-
-    @property
-    def enabled(self) -> bool:
-        return self.rank > 0
-
-    def peft_config(self):
-        from peft import LoraConfig as PeftLoraConfig
-
-        names = "|".join(map(str, self.target_modules))
-        return PeftLoraConfig(
-            r=self.rank,
-            lora_alpha=self.alpha or 2 * self.rank,
-            lora_dropout=self.dropout,
-            target_modules=rf".*language_model\..*\.({names})",
-            bias="none",
-        )
 
 
 def add_adapters(

@@ -17,16 +17,10 @@ need it.
 from __future__ import annotations
 
 import contextlib
-from enum import Enum
 
 import torch
 
-
-class Precision(str, Enum):
-    """How trained weights are kept (see :mod:`deepeyes_agent.rl.precision`)."""
-
-    MIXED = "mixed"
-    PURE = "pure"
+from .config import Precision
 
 
 class PrecisionPolicy:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field
 
 from deepeyes_agent.configs import JudgedRunConfig
-from deepeyes_agent.eval.runner import EvalConfig, run_eval
+from deepeyes_agent.eval.config import EvalConfig
 
 
 class SelectConfig(JudgedRunConfig):
@@ -52,6 +52,7 @@ def select(cfg: SelectConfig, backend, agent_config) -> dict:
     """Runs ``k`` direct and ``k`` oracle-crop answers per row, decides, and writes the kept rows in the format
     they came in (``OUT/kept.parquet`` for a parquet, columns intact) next to ``report.json``."""
     from deepeyes_agent.datasets import open_dataset
+    from deepeyes_agent.eval.runner import run_eval
 
     dataset = open_dataset(cfg.data)
     sampling = agent_config.sampling.model_copy(update={"temperature": cfg.temperature, "seed": cfg.seed})

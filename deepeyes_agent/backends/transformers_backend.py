@@ -224,6 +224,9 @@ class TransformersBackend:
 
 def load_model(model_dir: str | Path, placement: Placement):
     """The model of a folder, on the placement's device in its dtype (SDPA attention on GPUs)."""
+    from ..models import check_weights
+
+    check_weights(model_dir)
     extra = {"attn_implementation": "sdpa"} if placement.on_gpu else {}
     return AutoModelForImageTextToText.from_pretrained(model_dir, dtype=placement.dtype, **extra).to(placement.device)
 

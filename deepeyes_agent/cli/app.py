@@ -11,10 +11,27 @@ from rich.console import Console
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    # click's own help: wrapped at the terminal's width (80 columns too), no rich tables cutting option names
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     help="Thinking with images: a VLM that zooms into its own image.",
 )
 console = Console()
+
+
+class Command(typer.core.TyperCommand):
+    """A command whose usage line names its arguments as click does (``IMAGE QUESTION``; optional ones
+    ``[NAME]``), not Typer's ``{IMAGE}``."""
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.display_name_raw + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
 state = {"debug": False}
 
 
@@ -22,6 +39,4 @@ state = {"debug": False}
 def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback of any error")) -> None:
     state["debug"] = debug
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: a bad model name fails at once
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' loading bars (read when it is imported)

@@ -9,10 +9,10 @@ import typer
 from rich.panel import Panel
 
 from ..device import DType
-from ..eval.runner import EvalConfig
+from ..eval.config import EvalConfig
 from ..serving import ServeConfig
 from ..zoom import CoordinateFrame
-from .app import app, console
+from .app import Command, app, console
 from .options import (
     BackendOption,
     CompileOption,
@@ -35,10 +35,10 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-@app.command()
+@app.command(cls=Command)
 def ask(
-    image: Path = typer.Argument(..., exists=True, dir_okay=False, help="image file"),
-    question: str = typer.Argument(..., help="question about the image"),
+    image: Path = typer.Argument(..., exists=True, dir_okay=False, metavar="IMAGE", help="image file"),
+    question: str = typer.Argument(..., metavar="QUESTION", help="question about the image"),
     option: list[str] = typer.Option([], "--option", "-o", help="answer option (repeat for multiple choice)"),
     model: ModelOption = None,
     backend: BackendOption = "transformers",
@@ -63,10 +63,11 @@ def ask(
     """Answer QUESTION about IMAGE, zooming in as the model decides; prints every turn."""
     from ..backends import SamplingParams
     from ..backends.factory import make_backend
+    from ..data.zoomworld import looks_like_zoomworld
     from ..device import PlacementConfig
     from ..graphs import AgentConfig, create_visual_agent
-    from ..images import ImageStore
-    from ..models import resolve_model_dir
+    from ..images import ImageStore, load_image
+    from ..models import is_embedded, resolve_model_dir
     from ..picture import save_picture
     from ..tools.settings import ToolSettings
     from ..trajectory import Trajectory
@@ -74,6 +75,13 @@ def ask(
 
     model_dir = resolve_model_dir(model)
     console.print(f"[dim]model: {model_dir}[/dim]")
+    if is_embedded(model_dir) and not looks_like_zoomworld(load_image(image)):
+        typer.echo(
+            f"note: {image} does not look like zoom-world, the only world the embedded demo model knows (coloured "
+            "signs with fine textures: 'What pattern is on the <colour> sign?', 'Is the <colour> sign above or below "
+            "the <colour> sign?'); for real images pass --model with a Qwen2.5-VL / DeepEyes-7B / Qwen3-VL folder",
+            err=True,
+        )
     policy = make_backend(
         backend,
         model_dir,
@@ -94,6 +102,8 @@ def ask(
     agent = create_visual_agent(policy, config=config, image_store=store)
     traj = Trajectory.from_state(agent.invoke({"image": str(image), "question": question, "options": option or None}))
     print_trajectory(traj)
+    if (note := off_options_note(traj.answer, option)) is not None:
+        console.print(f"[yellow]{note}[/yellow]")
     if save_trace:
         console.print(f"trace picture: {save_picture(traj, store, save_trace)}")
     if save_json:
@@ -102,28 +112,36 @@ def ask(
         console.print(f"trajectory JSON: {save_json}")
 
 
-@app.command()
+@app.command(cls=Command)
 def view(
     trace: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="trajectory JSON (ask --save-json, eval --traces)"
+        ..., exists=True, dir_okay=False, metavar="TRACE", help="trajectory JSON (ask --save-json, eval --traces)"
     ),
     out: Path | None = typer.Option(None, help="HTML page to write (default: TRACE with .html)"),
     png: Path | None = typer.Option(None, help="also write a PNG picture (default: TRACE with .png)"),
     images: Path | None = typer.Option(
         None, help="image store holding the trace's sha256 references (default: the user's store)"
     ),
+    force: bool = typer.Option(False, "--force", help="overwrite the page and picture if they exist"),
 ) -> None:
     """A self-contained HTML page (and a PNG) of one trajectory: boxes on the image, crops, thoughts, answer."""
+    from ..errors import InputError
     from ..images import ImageStore
     from ..page import write_page
 
-    page = write_page(trace, out or trace.with_suffix(".html"), ImageStore(images), png or trace.with_suffix(".png"))
-    console.print(f"page: {page}\npicture: {png or trace.with_suffix('.png')}")
+    out, png = out or trace.with_suffix(".html"), png or trace.with_suffix(".png")
+    existing = [str(p) for p in (out, png) if p.exists()]
+    if existing and not force:
+        raise InputError(
+            f"{' and '.join(existing)} exist{'s' if len(existing) == 1 else ''}: pass --force to overwrite"
+        )
+    page = write_page(trace, out, ImageStore(images), png)
+    console.print(f"page: {page}\npicture: {png}")
 
 
-@app.command()
+@app.command(cls=Command)
 def zoomworld(
-    out_dir: Path = typer.Argument(..., help="folder for zoomworld.jsonl and images/"),
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="folder for zoomworld.jsonl and images/"),
     n: int = typer.Option(500, "--n", help="rows to write"),
     seed: int = typer.Option(0, help="any seed gives a fresh, valid set"),
     attribute_share: float = typer.Option(0.7, help="share of attribute (zoom-needing) questions"),
@@ -213,6 +231,15 @@ def serve_model(
         raise typer.Exit(subprocess.call(cmd, env=server_env(cfg)))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def off_options_note(answer: str | None, options: list[str]) -> str | None:
+    """A line for an answer that names none of the options shown (the trajectory keeps it as written)."""
+    from ..answer_match import chosen_option
+
+    if not options or answer is None or chosen_option(answer, options) is not None:
+        return None
+    return f"the answer {answer!r} is none of the options ({', '.join(options)})"
 
 
 def print_trajectory(traj) -> None:

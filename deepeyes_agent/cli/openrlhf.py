@@ -9,7 +9,7 @@ import typer
 
 from ..rl.config import TrainConfig
 from ..rl.openrlhf.command import ClusterConfig
-from .app import app, console
+from .app import Command, app, console
 from .options import config_command
 
 group = typer.Typer(
@@ -33,14 +33,17 @@ def openrlhf_train(
     raise typer.Exit(prepare_and_launch(cfg, cluster, dry_run=dry_run, echo=typer.echo))
 
 
-@group.command(name="export")
+@group.command(name="export", cls=Command)
 def export(
     data: Path = typer.Argument(
         ...,
         exists=True,
+        metavar="DATA",
         help="zoom-world / V* / HR-Bench / DeepEyes-style JSONL, a V* folder, or a DeepEyes-47k parquet",
     ),
-    out: Path = typer.Argument(..., help="OpenRLHF prompt JSONL to write (a parquet in: .parquet, columns intact)"),
+    out: Path = typer.Argument(
+        ..., metavar="OUT", help="OpenRLHF prompt JSONL to write (a parquet in: .parquet, columns intact)"
+    ),
     order: Literal["shuffle", "cycle", "fixed"] = typer.Option("shuffle", help="option order (fixed: as stored)"),
     seed: int = typer.Option(0, help="seeds the option order"),
 ) -> None:
@@ -51,7 +54,9 @@ def export(
     for bad in report.skipped:
         console.print(f"[yellow]skipped line {bad['line']}[/]: {bad['reason']}")
     console.print(
-        f"wrote {report.written} rows to {out}" + (f" ({len(report.skipped)} skipped)" if report.skipped else "")
+        f"wrote {report.written} rows to {report.path}"
+        + (f" ({len(report.skipped)} skipped)" if report.skipped else "")
+        + (" — a parquet's rows stay a parquet, every column intact" if report.path != out else "")
     )
     if not report.written:
         raise typer.Exit(1)

@@ -190,7 +190,9 @@ def config_command(
         command.__signature__ = inspect.Signature(params)
         command.__doc__ = fn.__doc__
         command.__name__ = fn.__name__
-        app.command(name=name or fn.__name__.replace("_", "-"))(command)
+        from .app import Command
+
+        app.command(name=name or fn.__name__.replace("_", "-"), cls=Command)(command)
         return fn
 
     return register

@@ -183,3 +183,17 @@ def generate(out_dir: str | Path, n: int, seed: int, *, attribute_share: float =
             )
             f.write(json.dumps(asdict(sample)) + "\n")
     return path
+
+
+def looks_like_zoomworld(image: Image.Image, min_pixels: int = 400, tolerance: int = 12) -> bool:
+    """Whether ``image`` holds a zoom-world sign: at least ``min_pixels`` pixels within ``tolerance`` of one sign
+    colour (they are drawn flat). The embedded model knows zoom-world's signs and nothing else."""
+    import numpy as np
+
+    small = image.convert("RGB")
+    scale = max(1.0, (small.width * small.height / 4e6) ** 0.5)  # large photos: count on a ≤ 4 MP copy
+    if scale > 1:
+        small = small.resize((int(small.width / scale), int(small.height / scale)), Image.NEAREST)
+    pixels = np.asarray(small, dtype=np.int16).reshape(-1, 3)
+    need = min_pixels / scale**2
+    return any(int((np.abs(pixels - np.array(rgb)).max(axis=1) <= tolerance).sum()) >= need for rgb in COLOURS.values())

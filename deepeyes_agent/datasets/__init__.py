@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..eval.rows import EvalRow, RowError
+from ..extras import require
 from . import deepeyes, hrbench, jsonl, vstar
 
 FORMATS = ("jsonl", "vstar-folder", "hrbench-tsv", "hrbench-parquet", "deepeyes-parquet", "vstar-parquet")
@@ -65,7 +66,7 @@ class Dataset:
         if self.format == "vstar-folder":
             return vstar.count_folder(self.path)
         if self.format.endswith("parquet"):
-            import pyarrow.parquet as pq
+            pq = require("pyarrow.parquet", "datasets", "reading a parquet or TSV file")
 
             return pq.ParquetFile(self.path).metadata.num_rows
         return None
@@ -86,7 +87,7 @@ class Dataset:
                     for part in (self.path / category).glob(f"{stem}.*"):
                         shutil.copy2(part, out / category / part.name)
         elif self.format == "hrbench-tsv":
-            import pandas as pd
+            pd = require("pandas", "datasets", "reading a parquet or TSV file")
 
             start, first = 0, True
             for chunk in pd.read_csv(self.path, sep="\t", chunksize=64, dtype=str, keep_default_na=False):
@@ -94,8 +95,8 @@ class Dataset:
                 chunk.iloc[keep].to_csv(out, sep="\t", index=False, mode="w" if first else "a", header=first)
                 start, first = start + len(chunk), False
         else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            pa = require("pyarrow", "datasets", "reading a parquet or TSV file")
+            pq = require("pyarrow.parquet", "datasets", "reading a parquet or TSV file")
 
             pf = pq.ParquetFile(self.path)
             with pq.ParquetWriter(out, pf.schema_arrow) as writer:
@@ -119,7 +120,7 @@ def detect(path: Path) -> str:
     if suffix in (".tsv", ".csv"):
         return "hrbench-tsv"
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", "datasets", "reading a parquet or TSV file")
 
         try:
             names = set(pq.ParquetFile(path).schema_arrow.names)

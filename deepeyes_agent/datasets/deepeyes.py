@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..eval.rows import EvalRow, RowError
+from ..extras import require
 from ..protocol import USER_SUFFIX
 from .sources import EncodedImage, ParquetCell, image_bytes
 
@@ -67,7 +68,7 @@ def free_form_row(obj: dict, line: int, images: list) -> EvalRow:
 def read_parquet(path: Path, inline_images: bool, batch_rows: int = 16) -> Iterator[EvalRow | tuple[int, str]]:
     """Rows of a DeepEyes parquet. ``inline_images``: each row carries its encoded image (streaming: the
     bytes are dropped with the row); otherwise each row points at its cell (random access, nothing held)."""
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "datasets", "reading a DeepEyes-47k parquet")
 
     pf = pq.ParquetFile(path)
     names = pf.schema_arrow.names

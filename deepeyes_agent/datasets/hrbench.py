@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..eval.rows import EvalRow, RowError
+from ..extras import require
 from ..images import ImageError
 from ..protocol import OPTION_LETTERS
 from .jsonl import check_options, letter_index
@@ -47,7 +48,7 @@ def _row(obj: dict, line: int, image, encoded_length: int) -> EvalRow:
 
 
 def read_tsv(path: Path, chunk_rows: int = 8) -> Iterator[EvalRow | tuple[int, str]]:
-    import pandas as pd
+    pd = require("pandas", "datasets", "reading HR-Bench's TSV")
 
     line = 0
     reader = pd.read_csv(path, sep="\t", chunksize=chunk_rows, dtype=str, keep_default_na=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..extras import require
 from ..images import ImageError, load_image
 
 
@@ -55,7 +56,7 @@ class ParquetCell(ImageRef):
     name: str = ""
 
     def load(self) -> Image.Image:
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", "datasets", "reading a parquet file")
 
         pf = pq.ParquetFile(self.path)
         start = 0
@@ -91,7 +92,7 @@ def parquet_rows(path: Path, column: str, inline_images: bool, batch_rows: int =
     """``(line, row without its image cell, image ref, encoded length)`` for every row of a parquet file, read a
     batch at a time. ``inline_images``: the ref holds the encoded bytes (streaming); otherwise it points at the
     cell. A row whose image cell is unusable yields ``(line, None, error, 0)``."""
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "datasets", "reading a parquet file")
 
     from ..images import ImageError
 

@@ -8,8 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .processor import ImageOnlyQwenVLProcessor, load_processor
-from .tiny import TinyModelSpec, build_processor, build_tiny_model
+from .spec import TinyModelSpec
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"  # after RL: it zooms
 BASE_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "base_model"  # before RL: never saw the chain
@@ -35,6 +34,8 @@ def default_model_dir() -> Path:
     built once (deterministically, offline) into the cache."""
     if (SHIPPED_MODEL_DIR / "config.json").exists():
         return SHIPPED_MODEL_DIR
+    from .tiny import build_tiny_model
+
     return build_folder_once(home_dir() / "models" / "tiny-random-v1", build_tiny_model)
 
 
@@ -44,6 +45,11 @@ def base_model_dir() -> Path:
     if (BASE_MODEL_DIR / "config.json").exists():
         return BASE_MODEL_DIR
     return default_model_dir()
+
+
+def is_embedded(model_dir: str | Path) -> bool:
+    """The embedded demo models (zoom-world only)."""
+    return Path(model_dir).resolve() in (SHIPPED_MODEL_DIR.resolve(), BASE_MODEL_DIR.resolve())
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -60,7 +66,29 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     if not (path / "config.json").is_file():
         what = "no such folder" if not path.exists() else "not a model folder (no config.json)"
         raise InputError(f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--model {model}: its config.json is not valid JSON ({exc})") from exc
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in MODEL_TYPES:
+        raise InputError(
+            f"--model {model}: model_type {model_type!r} is not a vision-language model this library runs "
+            f"({', '.join(MODEL_TYPES)})"
+        )
     return path
+
+
+MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
+
+
+def check_weights(model_dir: str | Path) -> None:
+    """A model folder must hold its weights before a model is loaded from it (a vLLM server's folder need not)."""
+    from ..errors import InputError
+
+    path = Path(model_dir)
+    if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
+        raise InputError(f"{path}: no weights (model.safetensors or pytorch_model.bin) in the model folder")
 
 
 def build_folder_once(target: Path, build, marker: str = "config.json") -> Path:
@@ -90,3 +118,21 @@ __all__ = [
     "resolve_model_dir",
     "write_agent_defaults",
 ]
+
+
+_LAZY = {
+    "ImageOnlyQwenVLProcessor": ".processor",
+    "load_processor": ".processor",
+    "build_processor": ".tiny",
+    "build_tiny_model": ".tiny",
+}
+
+
+def __getattr__(name: str):  # transformers is imported when a model or processor is built, not before
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

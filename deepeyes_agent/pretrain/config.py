@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..configs import ModelRunConfig
-from ..models.tiny import TinyModelSpec
+from ..models.spec import TinyModelSpec
 from ..protocol import COMPACT_SYSTEM_PROMPT
 from .tasks import ALL_TASKS
 

@@ -11,3 +11,5 @@ from pathlib import Path
 
 AGENT_FILE = Path(__file__).with_name("agent.py")
 """Pass this path to ``--train.agent_func_path``."""
+ENV_VAR = "DEEPEYES_OPENRLHF_SETTINGS"
+"""The environment variable naming the agent settings file (OpenRLHF builds the executor with no arguments)."""

@@ -20,8 +20,7 @@ from deepeyes_agent.configs import RunConfig
 from deepeyes_agent.errors import InputError
 
 from ..config import TrainConfig
-from . import AGENT_FILE
-from .settings import ENV_VAR
+from . import AGENT_FILE, ENV_VAR
 
 
 class ClusterConfig(RunConfig):

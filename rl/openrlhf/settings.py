@@ -17,8 +17,7 @@ from deepeyes_agent.graphs.state import AgentConfig
 
 from ..judges import Judge, make_judge
 from ..reward import RewardConfig
-
-ENV_VAR = "DEEPEYES_OPENRLHF_SETTINGS"
+from . import ENV_VAR
 
 
 class AgentSettings(BaseModel):
