@@ -1,6 +1,8 @@
 """LoRA RL (peft): only the language model's adapters train, in float32; a checkpoint holds the merged model (what
 eval, ask and vLLM load) and the adapter in peft's layout; a resumed run continues exactly."""
 
+import json
+
 import pytest
 import torch
 from conftest import answer, tool_call
@@ -90,16 +92,21 @@ def test_the_merged_weights_are_the_plain_models_names(tiny_dir):
         add_adapters(TransformersBackend.from_pretrained(tiny_dir).model, LoraConfig(rank=2, target_modules=["nope"]))
 
 
-def test_lora_training_from_the_command_line_then_ask_the_checkpoint(tiny_dir, rows, tmp_path, monkeypatch, capsys):
+def test_lora_rl_of_the_embedded_model_from_the_command_line_then_ask_the_merged_checkpoint(
+    rows, tmp_path, monkeypatch, capsys
+):
+    """Two LoRA steps of the embedded model (its real rollouts), then `ask` on the merged checkpoint."""
     monkeypatch.setenv("DEEPEYES_AGENT_IMAGE_STORE", str(tmp_path / "images"))
     out = tmp_path / "cli"
     code, err = run_cli(
-        monkeypatch, capsys, "train", "--data", rows, "--out", out, "--model", tiny_dir, "--steps", "2",
-        "--lora-rank", "8", "--lora-alpha", "16", "--prompts-per-step", "2", "--rollouts-per-prompt", "2",
-        "--max-new-tokens", "8", "--threads", "1", "--lr", "1e-3",
+        monkeypatch, capsys, "train", "--data", rows, "--out", out, "--steps", "2",
+        "--lora-rank", "8", "--lora-alpha", "16", "--prompts-per-step", "2", "--rollouts-per-prompt", "4",
+        "--max-new-tokens", "64", "--threads", "1", "--lr", "1e-3",
     )  # fmt: skip
     assert code in (0, None), err
     assert (out / "checkpoint" / "adapter" / "adapter_config.json").exists()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 2 and all("weights_moved" in m for m in metrics)
     code, err = run_cli(
         monkeypatch, capsys, "ask", "examples/images/signs.png", "What is here?", "--model", out / "checkpoint",
         "--max-new-tokens", "8",
