@@ -4,7 +4,7 @@ Core names are re-exported here (imported when first used: ``import deepeyes_age
 ``--help`` stay light); the graph lives in :mod:`deepeyes_agent.graphs`, RL in :mod:`deepeyes_agent.rl`.
 """
 
-from importlib import import_module
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,12 +34,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = sorted(_EXPORTS)

@@ -17,45 +17,22 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from deepeyes_agent.backends.base import Backend, Completion, GenerationRequest, derive_seed
-from deepeyes_agent.errors import ToolError
 from deepeyes_agent.images import ImageError, ImageStore
 from deepeyes_agent.parser import parse_turn, strip_end
-from deepeyes_agent.protocol import TOOL_NAME
-from deepeyes_agent.tools import Toolbox, ToolContext
-from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
-from deepeyes_agent.zoom import view_of
+from deepeyes_agent.tools import Toolbox
+from deepeyes_agent.trajectory import ActionSegment, Trajectory
 
 from .chat_policy import ChatPolicy
 from .dual_node import DualNode
 from .inputs import ImageInputPolicy, from_messages, resolve_image
-from .review import REJECTED_BY_REVIEWER, review_call
 from .state import AgentConfig, VisualAgentInput, VisualAgentOutput, VisualAgentState
+from .tool_node import ToolNode, emit, thread_id
 
 
-def _thread_id() -> str | None:
-    """The running thread's id (None outside a checkpointed run): untrusted callers' images belong to it."""
-    try:
-        from langgraph.config import get_config
-
-        return (get_config().get("configurable") or {}).get("thread_id")
-    except RuntimeError:
-        return None
-
-
-def _emit(event: dict) -> None:
-    """Send a step to ``stream_mode="custom"`` listeners (a no-op outside a streaming run)."""
-    try:
-        from langgraph.config import get_stream_writer
-
-        get_stream_writer()(event)
-    except (RuntimeError, LookupError, KeyError):
-        pass
-
-
-class _Nodes:
+class _Nodes(ToolNode):
     """The node functions; they close over the policy (a token backend with its prompt builder, or a
     chat model), the image store and the config."""
 
@@ -89,7 +66,7 @@ class _Nodes:
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, state: VisualAgentState) -> dict:
         messages = state.get("messages") or []
-        owner = _thread_id()
+        owner = thread_id()
         if messages and isinstance(messages[-1], HumanMessage):
             ref, question = from_messages(messages, self.store, self.inputs, owner)
             options = None
@@ -156,7 +133,7 @@ class _Nodes:
                     format_errors=parsed.format_errors,
                 )
             )
-            _emit(
+            emit(
                 {"event": "turn", "turn": traj.turns, "think": parsed.think, "answer": parsed.answer, "tool_call": call}
             )
             if parsed.answer is not None:
@@ -191,82 +168,6 @@ class _Nodes:
             return self._apply(traj, await self.chat.ainvoke(traj))
         traj, request = self._request(state)
         return self._apply(traj, None if request is None else await self.backend.agenerate(request))
-
-    # -- zoom: the tool node (named for DeepEyes' one tool) ------------------------------------------------------
-    def zoom(self, state: VisualAgentState) -> Command:
-        """Run the turn's calls in order, each on the episode's images so far (never a crop of a crop unless a tool
-        asks for one): every failure is an error observation and the episode goes on."""
-        traj = Trajectory.from_state(state)
-        original = self.store.get(traj.images[0])
-        geom, zoom_config = view_of(original.width, original.height, self.image_processor, self.config.zoom)
-        context = ToolContext(list(traj.images), self.store, geom, zoom_config, {traj.images[0]: original})
-        segments, images = [], []
-        for call in state.get("pending_calls") or []:
-            seg, image = self._call(call, context, traj)
-            segments.append(seg)
-            images.append(image)
-            if seg.image is not None:
-                context.image_refs.append(seg.image)
-                context._cache[seg.image] = image
-        if self.builder:
-            observed = [(img, seg.text, seg.error) for seg, img in zip(segments, images)]
-            for seg, ids in zip(segments, self.builder.tool_observation_ids(observed)):
-                seg.token_ids = ids
-        if len(traj.input_ids()) + sum(len(s.token_ids) for s in segments) >= self.config.max_context_tokens:
-            traj.stop_reason, traj.truncated = "context_budget", True  # as DeepEyes: stop without appending
-        else:
-            for seg in segments:
-                traj.segments.append(seg)
-                if seg.image is not None:
-                    traj.images.append(seg.image)
-        for seg in segments:
-            event = {"event": "zoom" if seg.tool == TOOL_NAME or seg.tool is None else "tool", "tool": seg.tool}
-            _emit({**event, "box_model": seg.box_model, "box_original": seg.box_original, "crop": seg.image,
-                   "text": seg.text, "error": seg.error})  # fmt: skip
-        return Command(
-            update={"trajectory": traj.model_dump(), "pending_calls": None},
-            goto="finish" if traj.stop_reason else "policy",
-        )
-
-    def _call(self, call: dict, context: ToolContext, traj: Trajectory) -> tuple[ObservationSegment, object]:
-        """One call → its observation segment (token ids filled in by the caller) and its image, if any."""
-        name, review, image = call.get("name"), None, None
-        if self.approve_zooms and not call.get("error") and name == TOOL_NAME:
-            # human in the loop: the run stops here until Command(resume=decision) (needs a checkpointer)
-            call, review = review_call(
-                call, interrupt({"tool_call": call, "image": traj.images[0], "turn": traj.turns})
-            )
-        if review == "rejected":
-            seg = ObservationSegment(
-                token_ids=[], tool=name, error=REJECTED_BY_REVIEWER, reason="a reviewer rejected the zoom"
-            )
-        elif call.get("error"):
-            seg = ObservationSegment(
-                token_ids=[], error=call["error"], reason="tool call is not valid JSON with name and arguments"
-            )
-        else:
-            try:
-                result = self.toolbox.execute(name, call.get("arguments"), context)
-            except ToolError as exc:
-                seg = ObservationSegment(token_ids=[], tool=name, error=exc.observation, reason=exc.reason)
-            else:
-                image = result.image
-                ref = None
-                if image is not None:
-                    derived = f"{traj.images[0]}/{result.derivation}" if result.derivation else None
-                    ref = self.store.put(image, durable=self.durable, derived_from=derived)
-                    if not self.inputs.trusts_caller and (owner := _thread_id()) is not None:
-                        self.store.grant(owner, ref)  # the thread may name its image later
-                seg = ObservationSegment(
-                    token_ids=[],
-                    tool=name,
-                    image=ref,
-                    text=result.text,
-                    box_model=list(result.box_model) if result.box_model is not None else None,
-                    box_original=list(result.box_original) if result.box_original is not None else None,
-                )
-        seg.review = review
-        return seg, image
 
     # -- finish ----------------------------------------------------------------------------------
     def finish(self, state: VisualAgentState) -> dict:

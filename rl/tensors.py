@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from deepeyes_agent.models.forward import mm_token_type_ids, next_token_logprobs, vision_inputs
+from deepeyes_agent.models.forward import mm_token_type_ids, next_token_logprobs, to_device, vision_inputs
 from deepeyes_agent.trajectory import Trajectory
 
 
@@ -27,15 +27,7 @@ class TrainBatch:
     vision: dict
 
     def to(self, device) -> TrainBatch:
-        move = lambda t: t.to(device)  # noqa: E731
-        return TrainBatch(
-            move(self.input_ids),
-            move(self.attention_mask),
-            move(self.mm_token_type_ids),
-            move(self.action_mask),
-            move(self.old_logprobs),
-            {k: move(v) for k, v in self.vision.items()},
-        )
+        return to_device(self, device)
 
 
 def _image_runs(ids: list[int], image_token_id: int) -> int:

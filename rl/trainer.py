@@ -23,7 +23,6 @@ from deepeyes_agent.checkpoint import latest, save_atomically
 from deepeyes_agent.datasets import load_rows
 from deepeyes_agent.device import dtype_name, is_out_of_memory
 from deepeyes_agent.errors import InputError, TrainingOutOfMemory
-from deepeyes_agent.eval.boxes import contains, iou
 from deepeyes_agent.eval.rows import order_options
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageStore
@@ -33,6 +32,7 @@ from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
 from .judges import make_judge
 from .lora import ADAPTER_DIR, adapters_disabled, has_adapters, merged_state_dict, save_adapter
+from .metrics import step_metrics
 from .policy import adopt_policy, load_policy, make_optimizer, memory_report, prepare_for_training
 from .precision import MovedWeights
 from .rollout import Episode, collect
@@ -66,46 +66,6 @@ def usable_rows(cfg: TrainConfig) -> tuple[list, list[dict]]:
     if not tool_rows:
         raise InputError(f"{cfg.data}: no usable rows ({len(skipped)} skipped, e.g. {skipped[:1]})")
     return tool_rows, skipped
-
-
-def step_metrics(episodes: list[Episode]) -> dict:
-    """Means over a step's episodes: reward and its parts, and the tool-use dynamics DeepEyes reads its three
-    stages from — tool calls and crops per episode, how well the crops land (IoU with the row's box, the share of
-    crops that hold the whole target), response length — overall and by category."""
-    n = len(episodes)
-    answered = [e for e in episodes if e.trajectory.answer is not None]
-    out = {
-        "reward": sum(e.reward.total for e in episodes) / n,
-        "reward/accuracy": sum(e.reward.accuracy for e in episodes) / n,
-        "reward/format": sum(e.reward.format for e in episodes) / n,
-        "reward/tool": sum(e.reward.tool for e in episodes) / n,
-        "tool_call_rate": sum(e.trajectory.tool_calls > 0 for e in episodes) / n,
-        "tool_calls_per_episode": sum(e.trajectory.tool_calls for e in episodes) / n,
-        "crops_per_episode": sum(e.trajectory.crops for e in episodes) / n,
-        "crops_per_answer": sum(e.trajectory.crops for e in answered) / max(1, len(answered)),
-        "response_length": sum(sum(len(a.token_ids) for a in e.trajectory.actions) for e in episodes) / n,
-        "turns": sum(e.trajectory.turns for e in episodes) / n,
-    }
-    boxes = [
-        (o.box_original, e.row.bbox)
-        for e in episodes
-        if e.row.bbox
-        for o in e.trajectory.observations
-        if o.box_original
-    ]
-    if boxes:
-        out["crop_iou"] = sum(iou(b, t) for b, t in boxes) / len(boxes)
-        out["crop_holds_target"] = sum(contains(b, t) for b, t in boxes) / len(boxes)
-    tools: dict[str, int] = {}
-    for e in episodes:
-        for name, count in e.trajectory.calls_by_tool().items():
-            tools[name] = tools.get(name, 0) + count
-    out.update({f"tool_calls/{name}": count / n for name, count in sorted(tools.items())})
-    for category in sorted({e.row.category for e in episodes}):
-        some = [e for e in episodes if e.row.category == category]
-        out[f"tool_call_rate/{category}"] = sum(e.trajectory.tool_calls > 0 for e in some) / len(some)
-        out[f"accuracy/{category}"] = sum(e.reward.accuracy for e in some) / len(some)
-    return out
 
 
 class LocalTrainer:

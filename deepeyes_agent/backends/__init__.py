@@ -1,6 +1,6 @@
 """Token-in/token-out policy backends (imported when first used: the transformers and vLLM backends are heavy)."""
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "Backend": ".base",
@@ -19,12 +19,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = sorted(_EXPORTS)

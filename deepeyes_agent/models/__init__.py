@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..lazy import lazy_exports
 from .spec import TinyModelSpec
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"  # after RL: it zooms
@@ -128,11 +129,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # transformers is imported when a model or processor is built, not before
-    if name in _LAZY:
-        from importlib import import_module
-
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())  # transformers loads with a model, not before

@@ -12,6 +12,21 @@ import torch
 from PIL import Image
 
 
+def to_device(batch, device):
+    """A dataclass of tensors (and dicts of tensors, e.g. the vision inputs) with every tensor on ``device``; other
+    fields as they are."""
+    import dataclasses
+
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return value.to(device)
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        return value
+
+    return dataclasses.replace(batch, **{f.name: move(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+
+
 def mm_token_type_ids(input_ids: torch.Tensor, image_token_id: int, video_token_id: int | None = None) -> torch.Tensor:
     types = (input_ids == image_token_id).to(torch.int32)
     if video_token_id is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.zoomworld import COLOURS, PATTERNS
-from ..models.forward import mm_token_type_ids, vision_inputs
+from ..models.forward import mm_token_type_ids, to_device, vision_inputs
 from ..prompts import PromptBuilder
 from .tasks import BOX_TASKS, PretrainSample, box_text
 
@@ -26,16 +26,7 @@ class Batch:
     samples: list[PretrainSample]
 
     def to(self, device) -> Batch:
-        move = lambda t: t.to(device)  # noqa: E731
-        return Batch(
-            move(self.input_ids),
-            move(self.attention_mask),
-            move(self.mm_token_type_ids),
-            move(self.weights),
-            {k: move(v) for k, v in self.vision.items()},
-            self.tasks,
-            self.samples,
-        )
+        return to_device(self, device)
 
 
 def _reply(tok, target: str, key_spans: list[str], key_weight: float) -> tuple[list[int], list[float]]:
