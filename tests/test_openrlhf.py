@@ -111,7 +111,16 @@ def test_execute_returns_openrlhf_contract(response, processor):
     assert all(c["logprobs"] is not None for c in calls)
 
 
-def test_the_executor_runs_the_tools_its_settings_name(orl, policy, processor, scene_path, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "tool, call",
+    [
+        ("enhance", '{"name": "enhance", "arguments": {"region": [40, 30, 90, 80]}}'),  # a @visual_tool function
+        ("describe_size", '{"name": "describe_size", "arguments": {"detail": "size"}}'),  # a LangChain BaseTool
+    ],
+)
+def test_the_executor_runs_the_tools_its_settings_name(
+    tool, call, orl, policy, processor, scene_path, tmp_path, monkeypatch
+):
     """A user's tool, named by import path in the agent settings (as the Ray workers get them): executed on
     OpenRLHF's engine, its image in the training inputs, its call counted per tool, its image paid the bonus."""
     from openrlhf.trainer.ray.vllm_engine import _load_agent_executor
@@ -119,16 +128,16 @@ def test_the_executor_runs_the_tools_its_settings_name(orl, policy, processor, s
     from deepeyes_agent.rl.openrlhf.response import check_response
     from deepeyes_agent.rl.openrlhf.settings import ENV_VAR, AgentSettings
 
-    agent = AgentConfig(max_turns=3, tools=["zoom", "tool_fixtures:enhance"])
+    agent = AgentConfig(max_turns=3, tools=["zoom", f"tool_fixtures:{tool}"])
     monkeypatch.setenv(ENV_VAR, str(AgentSettings(agent=agent).write(tmp_path / "settings.json")))
     executor = _load_agent_executor(str(AGENT_FILE))
 
-    def enhance_then_answer(request, turn):
+    def tool_then_answer(request, turn):
         if len(request.images) == 1:
-            return '<think>x</think><tool_call>{"name": "enhance", "arguments": {"region": [40, 30, 90, 80]}}</tool_call><|im_end|>'
+            return f"<think>x</think><tool_call>{call}</tool_call><|im_end|>"
         return answer("checkerboard")
 
-    engine = VLLMShapedEngine(ScriptedBackend(processor, enhance_then_answer, model=policy), processor)
+    engine = VLLMShapedEngine(ScriptedBackend(processor, tool_then_answer, model=policy), processor)
     out = asyncio.run(
         executor.execute(
             QUESTION, LABEL, vllm_sampling_params(max_tokens=64), 4096, processor, engine, images=[str(scene_path)]
@@ -139,7 +148,7 @@ def test_the_executor_runs_the_tools_its_settings_name(orl, policy, processor, s
     )
     assert out["mm_train_inputs"]["image_grid_thw"].shape[0] == 2  # the original and the tool's image
     logs = out["extra_logs"]
-    assert logs["tool_calls/enhance"] == 1.0 and logs["tool_calls/image_zoom_in_tool"] == 0.0
+    assert logs[f"tool_calls/{tool}"] == 1.0 and logs["tool_calls/image_zoom_in_tool"] == 0.0
     assert out["reward"] == pytest.approx(2.0)  # right, after an image a tool returned
 
 
