@@ -1,6 +1,6 @@
 """The zoom-in tool: map a box from the model's frame to the ORIGINAL image, validate, crop.
 
-Frames (README, "Coordinate frames"; DeepEyes reads boxes as original pixels, docs/deepeyes.md):
+Frames (docs/fidelity.md; DeepEyes reads boxes as original pixels, docs/deepeyes.md):
 - ``qwen2.5``: absolute pixels of the image the processor fed the model (smart-resized).
 - ``qwen3``: a 0..1000 normalised frame.
 - ``original``: pixels of the original image — what DeepEyes does (``deepeyes_parity``); right only
