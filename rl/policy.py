@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from deepeyes_agent.backends import TransformersBackend
-from deepeyes_agent.device import Placement, check_fits, resolve, torch_dtype
+from deepeyes_agent.device import Placement, resolve, torch_dtype
 from deepeyes_agent.errors import InputError
 
 from .config import TrainConfig
@@ -31,14 +31,11 @@ def load_policy(cfg: TrainConfig, model_dir: Path, resume: Path | None) -> tuple
     check_training_dtype(policy)
     if cfg.lora.enabled:
         placement = Placement(compute.device, policy.frozen, compute.compile)
-        check_fits(model_dir, placement)
-        backend = TransformersBackend.from_pretrained(model_dir, placement=placement)
+        backend = TransformersBackend.from_pretrained(model_dir, placement=placement)  # refuses what cannot fit
         add_adapters(backend.model, cfg.lora, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
     else:
         placement = Placement(compute.device, policy.trained, compute.compile)
-        source = resume or model_dir
-        check_fits(source, placement, factor=1.05)
-        backend = TransformersBackend.from_pretrained(source, placement=placement)
+        backend = TransformersBackend.from_pretrained(resume or model_dir, placement=placement)
     return backend, policy
 
 

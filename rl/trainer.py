@@ -159,11 +159,11 @@ class LocalTrainer:
             seed=cfg.seed * 100003 + step,
             backend=self.rollout_backend,
         )
+        self.unusable = unusable
         if unusable:  # a row whose image does not decode: reported, and never drawn again
             bad = {u["line"] for u in unusable}
             self.rows = [r for r in self.rows if r.line not in bad]
             self.skipped.extend(unusable)
-            self.unusable = unusable
         if not episodes:
             raise InputError(f"step {step + 1}: no prompt of this step has a usable image ({unusable[:2]} …)")
         return episodes
@@ -234,7 +234,6 @@ class LocalTrainer:
 
     def train_step(self, step: int) -> dict:
         t0 = time.time()
-        self.unusable: list[dict] = []
         self.phase = "rollout"
         episodes = self.rollout(step)
         t_rollout = time.time() - t0

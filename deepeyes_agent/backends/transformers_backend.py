@@ -60,9 +60,7 @@ class TransformersBackend:
         self._pixels_lock = threading.Lock()
         self._pixels_bytes = 0
         self.pixel_cache_bytes = 512 * 1024**2
-        if (
-            max_batch_size is None
-        ):  # a GPU decodes 32+ rows for little more than one (benchmarks/gpu.py); a CPU does not
+        if max_batch_size is None:  # a GPU decodes 32+ rows for little more than one row costs; a CPU does not
             max_batch_size = 64 if next(model.parameters()).device.type == "cuda" else 16
         self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
 

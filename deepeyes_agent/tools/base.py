@@ -125,6 +125,12 @@ class VisualTool:
         }
 
 
+def purpose_of(description: str) -> str:
+    """The compact prompt's "To <purpose>, call the tool" phrase from a description: its first letter lowered."""
+    text = description.rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
 def _plain(schema: dict) -> dict:
     """A property schema without pydantic's titles and defaults (what a prompt needs)."""
     return {k: v for k, v in schema.items() if k not in ("title", "default")}

@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, create_model
 
 from ..zoom import is_box, original_box
-from .base import ToolContext, ToolResult, VisualTool
+from .base import ToolContext, ToolResult, VisualTool, purpose_of
 
 INJECTED = {"image", "images", "context"}
 
@@ -48,7 +48,7 @@ class FunctionTool(VisualTool):
         doc = inspect.getdoc(fn) or ""
         self.description = description or doc.split("\n\n")[0].replace("\n", " ").strip() or self.name
         self.timeout_s = timeout_s
-        self.purpose = purpose or self.description.rstrip(".")[:1].lower() + self.description.rstrip(".")[1:]
+        self.purpose = purpose or purpose_of(self.description)
         hints = typing.get_type_hints(fn, include_extras=True)
         fields: dict[str, Any] = {}
         self.boxes: set[str] = set()

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..images import load_image, png_base64
-from .base import ToolContext, ToolResult, VisualTool
+from .base import ToolContext, ToolResult, VisualTool, purpose_of
 
 
 class LangChainTool(VisualTool):
@@ -28,7 +28,7 @@ class LangChainTool(VisualTool):
         self.name = tool.name
         self.description = tool.description or tool.name
         self.timeout_s = timeout_s
-        self.purpose = purpose or self.description.rstrip(".")[:1].lower() + self.description.rstrip(".")[1:]
+        self.purpose = purpose or purpose_of(self.description)
         visible = tool.tool_call_schema
         self.args_schema = visible if isinstance(visible, type) and issubclass(visible, BaseModel) else None
         every = tool.get_input_schema()
