@@ -38,8 +38,9 @@ from deepeyes_agent.images import ImageStore, load_image  # noqa: E402
 from deepeyes_agent.models import default_model_dir, load_processor  # noqa: E402
 from deepeyes_agent.parser import parse_turn  # noqa: E402
 from deepeyes_agent.prompts import PromptBuilder  # noqa: E402
+from deepeyes_agent.tools import Toolbox  # noqa: E402
 from deepeyes_agent.trajectory import Trajectory  # noqa: E402
-from deepeyes_agent.zoom import execute_call, view_of  # noqa: E402
+from deepeyes_agent.zoom import view_of, zoom  # noqa: E402
 
 
 class InstantBackend:
@@ -114,7 +115,7 @@ def bare_episode(backend, builder: PromptBuilder, path: str, question: str, conf
         if parsed.answer is not None or parsed.tool_call is None or turns >= config.max_turns:
             break
         geom, zcfg = view_of(image.width, image.height, builder.image_processor, config.zoom)
-        result = execute_call(parsed.tool_call.name, parsed.tool_call.arguments, image, geom, zcfg)
+        result = zoom(image, parsed.tool_call.arguments, geom, zcfg)  # the zoom alone: what the graph runs here
         ids += builder.observation_ids(result.crop)
         images.append(result.crop)
     return turns, time.perf_counter() - t0
@@ -140,7 +141,7 @@ def run(size: tuple[int, int], n: int, concurrency: int, processor, folder: Path
         Image.new("RGB", size, (120, 140, 160)).save(path, compress_level=1)
     scripts = episodes(n)
     config = AgentConfig.for_model(default_model_dir(), sampling=SamplingParams(max_tokens=64, temperature=0.0))
-    builder = PromptBuilder(processor, config.system_prompt)
+    builder = Toolbox.for_config(config).prompt_builder(processor)  # the graph's own prompt
     image = load_image(path)
     backend = InstantBackend(processor, scripts, {q: builder.prompt_ids(image, q, None) for q in scripts})
     _DECODED[str(path)] = image  # both loops start with the file decoded

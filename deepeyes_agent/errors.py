@@ -17,12 +17,15 @@ class InputError(ValueError):
 
 class ToolError(Exception):
     """A tool call that fails: ``observation`` is the text the model is shown (``Error: …``, DeepEyes' wording where
-    DeepEyes has one), ``reason`` says why for people (kept in the trajectory). The episode goes on."""
+    DeepEyes has one), ``reason`` says why for people (kept in the trajectory), ``kind`` what went wrong, for the
+    per-tool error metrics: ``invalid_arguments``, ``unknown_tool``, ``timeout``, ``unavailable`` (a server that is
+    down or closed the connection), ``failed`` (the tool raised or reported an error). The episode goes on."""
 
-    def __init__(self, observation: str, reason: str):
+    def __init__(self, observation: str, reason: str, kind: str = "failed"):
         super().__init__(reason)
         self.observation = observation
         self.reason = reason
+        self.kind = kind
 
 
 class TrainingOutOfMemory(InputError):

@@ -7,6 +7,7 @@ content-addressed reference (``"sha256:<hex>"``) into an :class:`ImageStore` on 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import os
@@ -19,6 +20,7 @@ from PIL import ExifTags, Image, ImageOps
 from .errors import InputError
 
 REF_PREFIX = "sha256:"
+MAX_UPLOAD_BYTES = 32 * 1024**2  # base64 images (uploads, tool results) larger than this are refused undecoded
 
 
 def png_base64(img: Image.Image, compress_level: int = 6) -> str:
@@ -31,6 +33,27 @@ def png_base64(img: Image.Image, compress_level: int = 6) -> str:
 
 class ImageError(InputError):
     """An image that cannot be used, with the path or reference that names it."""
+
+
+def decode_base64(payload: str, *, max_bytes: int = MAX_UPLOAD_BYTES, name: str = "base64 image") -> bytes:
+    """The bytes of a base64 image, refused before a byte is decoded when larger than ``max_bytes`` (an upload,
+    a tool's result: whoever sent it does not get to fill this machine's memory)."""
+    if len(payload) * 3 // 4 > max_bytes:
+        raise ImageError(
+            f"{name} of ~{len(payload) * 3 // 4 / 1024**2:.1f} MB exceeds the upload limit of {max_bytes / 1024**2:.1f} MB"
+        )
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"{name}: bad base64 ({exc})") from exc
+
+
+def decode_data_url(url: str, max_bytes: int = MAX_UPLOAD_BYTES, name: str = "data URL") -> bytes:
+    """The bytes of a ``data:…;base64,…`` URL, within ``max_bytes`` (see :func:`decode_base64`)."""
+    header, _, payload = url.partition(",")
+    if ";base64" not in header:
+        raise ImageError(f"{name} without base64 payload")
+    return decode_base64(payload, max_bytes=max_bytes, name=name)
 
 
 def load_image(source: str | Path | bytes | Image.Image, *, name: str | None = None) -> Image.Image:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from .images import ImageStore, png_base64
 from .picture import BOX_COLOURS
+from .tools.metrics import call_records, tool_stats
 from .trajectory import ActionSegment, Trajectory
 
 _STYLE = """
@@ -67,22 +68,39 @@ def trajectory_html(
                 )
             crop_url, _ = _data_url(store.get(seg.image), 640)
             review = f" · {seg.review} by a reviewer" if seg.review else ""
-            what = f"box {seg.box_original} (original px)" if seg.box_original is not None else f"{seg.tool}"
+            what = (
+                f"{seg.tool} · box {seg.box_original} (original px)" if seg.box_original is not None else f"{seg.tool}"
+            )
+            what += _timing(seg)
             text = f"<br>{html.escape(seg.text)}" if seg.text else ""
             turns.append(
                 f'<div class="turn crop">image {crop_no}: {html.escape(what)}{review}<br>'
                 f'<img src="{crop_url}" style="border-color:{colour}">{text}</div>'
             )
         elif seg.text is not None:
-            turns.append(f'<div class="turn">{html.escape(str(seg.tool))}: {html.escape(seg.text)}</div>')
+            turns.append(
+                f'<div class="turn">{html.escape(str(seg.tool) + _timing(seg))}: {html.escape(seg.text)}</div>'
+            )
         else:
-            turns.append(f'<div class="turn err">{html.escape(seg.error or "")}</div>')
+            kind = f" ({seg.error_kind})" if seg.error_kind else ""
+            turns.append(
+                f'<div class="turn err">{html.escape(str(seg.tool) + _timing(seg) + kind)}: '
+                f"{html.escape(seg.error or '')}</div>"
+            )
     rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
         for k, v in (reward or {}).items()
         if not isinstance(v, (list, dict))
     )
-    calls = ", ".join(f"{name} {count}" for name, count in traj.calls_by_tool().items()) or "none"
+    calls = (
+        ", ".join(
+            f"{name} {t['calls']} ({t['errors']} failed"
+            + (f", {t['latency_ms_p50']:.0f} ms median" if "latency_ms_p50" in t else "")
+            + ")"
+            for name, t in tool_stats(call_records(traj)).items()
+        )
+        or "none"
+    )
     stats = (
         f"stop: {traj.stop_reason} · turns {traj.turns} · crops {traj.crops} · tool errors {traj.tool_errors}"
         f" · calls: {calls}"
@@ -92,6 +110,10 @@ def trajectory_html(
 <div class="view"><img src="{url}" width="{w}" height="{h}"><svg viewBox="0 0 {w} {h}">{"".join(boxes)}</svg></div>
 <div class="answer">answer: <b>{html.escape(str(traj.answer))}</b></div><p>{stats}</p>
 {"<table>" + rows + "</table>" if rows else ""}{"".join(turns)}</body></html>"""
+
+
+def _timing(seg) -> str:
+    return f" · {seg.latency_ms:.0f} ms" if seg.latency_ms is not None else ""
 
 
 def load_trace(path: str | Path) -> tuple[Trajectory, dict | None]:

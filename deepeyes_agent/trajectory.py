@@ -38,9 +38,14 @@ class ObservationSegment(BaseModel):
     text: str | None = Field(None, description="the text the tool returned, shown to the model")
     error: str | None = Field(None, description="DeepEyes error text shown to the model")
     reason: str | None = Field(None, description="why the call failed, for people")
+    error_kind: str | None = Field(
+        None,
+        description="what went wrong: invalid_arguments, unknown_tool, unparsable, timeout, unavailable, failed, rejected",
+    )
+    latency_ms: float | None = Field(None, description="how long the tool took (None: it never ran)")
     box_model: list[float] | None = None
     box_original: list[int] | None = None
-    review: str | None = Field(None, description="approved / edited / rejected when a human reviewed the zoom")
+    review: str | None = Field(None, description="approved / edited / rejected when a person reviewed the call")
 
 
 # Why an episode ended: an answer; a turn with neither an answer nor a tool call; an exactly empty

@@ -21,7 +21,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, field_validator
 
 from .errors import ToolError
-from .protocol import ERR_INVALID_BOX, ERR_UNKNOWN_TOOL, TOOL_NAME
+from .protocol import ERR_INVALID_BOX
 
 
 class CoordinateFrame(str, Enum):
@@ -130,7 +130,11 @@ def view_of(width: int, height: int, image_processor, config: ZoomConfig) -> tup
     return ViewGeometry(width, height, width, height), config
 
 
-ZoomError = ToolError  # an invalid zoom call: ``observation`` is DeepEyes' error text, ``reason`` says why for people
+class ZoomError(ToolError):
+    """An invalid zoom call: ``observation`` is DeepEyes' error text, ``reason`` says why for people."""
+
+    def __init__(self, observation: str, reason: str):
+        super().__init__(observation, reason, kind="invalid_arguments")
 
 
 @dataclass
@@ -178,12 +182,16 @@ def original_box(box: list[float], geom: ViewGeometry, cfg: ZoomConfig) -> tuple
     adds DeepEyes' size rules on top: :func:`validate_box`)."""
     values = [float(max(-_COORD_LIMIT, min(_COORD_LIMIT, v))) for v in box]
     if not all(math.isfinite(v) for v in values):
-        raise ToolError("Error: the box has a non-finite coordinate", f"box {box!r}")
+        raise ToolError("Error: the box has a non-finite coordinate", f"box {box!r}", kind="invalid_arguments")
     x1, y1, x2, y2 = map_box(values, geom, cfg.effective_frame)
     x1, y1 = max(0, math.floor(x1)), max(0, math.floor(y1))
     x2, y2 = min(geom.width, math.ceil(x2)), min(geom.height, math.ceil(y2))
     if not (x1 < x2 and y1 < y2):
-        raise ToolError(f"Error: the box {box} is empty or outside the image", f"box {box!r} → {(x1, y1, x2, y2)}")
+        raise ToolError(
+            f"Error: the box {box} is empty or outside the image",
+            f"box {box!r} → {(x1, y1, x2, y2)}",
+            kind="invalid_arguments",
+        )
     return x1, y1, x2, y2
 
 
@@ -207,15 +215,6 @@ def zoom(image: Image.Image, arguments: Any, geom: ViewGeometry, cfg: ZoomConfig
     except Image.DecompressionBombError as exc:  # an in-memory original beyond Pillow's pixel limit
         raise ZoomError(f"Error: {exc}", f"crop {bounds} refused: {exc}") from exc
     return ZoomResult(crop=crop, box_model=box_model, box_original=bounds)
-
-
-def execute_call(
-    name: str | None, arguments: Any, image: Image.Image, geom: ViewGeometry, cfg: ZoomConfig
-) -> ZoomResult:
-    """Dispatch a parsed tool call by name (only the zoom tool exists)."""
-    if name != TOOL_NAME:
-        raise ZoomError(ERR_UNKNOWN_TOOL.format(name=name), f"unknown tool {name!r}")
-    return zoom(image, arguments, geom, cfg)
 
 
 def _first_error(exc: Exception) -> str:

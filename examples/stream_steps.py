@@ -32,9 +32,10 @@ def main() -> None:
             print(
                 f"  turn {event['turn']}: think={event['think']!r} tool_call={event['tool_call']} answer={event['answer']!r}"
             )
-        else:
+        else:  # a tool call: its tool's name, the box (a zoom), the image it showed, its text or error, its latency
             print(
-                f"  zoom: box {event['box_model']} → original {event['box_original']} crop={event['crop']} error={event['error']}"
+                f"  {event['tool']}: box {event['box_model']} → original {event['box_original']} image={event['image']} "
+                f"error={event['error']} ({event['latency_ms']:.0f} ms)"
             )
 
 

@@ -8,14 +8,12 @@ fine). A graph served over HTTP (``langgraph dev``, LangGraph Platform) does not
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from deepeyes_agent.images import REF_PREFIX, ImageError, ImageStore, load_image
+from deepeyes_agent.images import MAX_UPLOAD_BYTES, REF_PREFIX, ImageError, ImageStore, decode_data_url, load_image
 
 LOCAL_PATH_REFUSED = (
     "local image paths are not accepted here: send the image as a data URL "
@@ -37,7 +35,9 @@ class ImageInputPolicy(BaseModel):
         "are still accepted (no '..', no symlinks out)",
     )
     max_upload_bytes: int = Field(
-        32 * 1024**2, ge=1, description="data URLs / base64 blocks larger than this are refused before they are decoded"
+        MAX_UPLOAD_BYTES,
+        ge=1,
+        description="data URLs / base64 blocks larger than this are refused before they are decoded",
     )
 
     @property
@@ -69,7 +69,7 @@ def _resolve(value: str, store: ImageStore, policy: ImageInputPolicy, owner: str
         store.get(value)  # fails clearly if unknown
         return value
     if value.startswith("data:"):
-        return store.put(load_image(_decode_data_url(value, policy.max_upload_bytes), name="data URL"))
+        return store.put(load_image(decode_data_url(value, policy.max_upload_bytes), name="data URL"))
     if value.startswith(("http://", "https://")):
         raise ImageError("remote images are not fetched; pass a local path, a data URL or bytes")
     if policy.allow_local_paths:
@@ -95,21 +95,6 @@ def _inside_root(value: str, root: Path) -> Path:
     if not path.is_relative_to(root) or not path.is_file():
         raise refused
     return path
-
-
-def _decode_data_url(url: str, max_bytes: int) -> bytes:
-    header, _, payload = url.partition(",")
-    if ";base64" not in header:
-        raise ImageError("data URL without base64 payload")
-    if len(payload) * 3 // 4 > max_bytes:  # refused before a byte is decoded
-        raise ImageError(
-            f"data URL of ~{len(payload) * 3 // 4 / 1024**2:.1f} MB exceeds the upload limit of "
-            f"{max_bytes / 1024**2:.1f} MB"
-        )
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageError(f"data URL: bad base64 ({exc})") from exc
 
 
 def from_messages(

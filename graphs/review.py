@@ -1,22 +1,26 @@
-"""Human review of a zoom (``approve_zooms=True``): the decision a reviewer resumes the run with."""
+"""Human review of tool calls (``approve_tools=["zoom", …]``; ``approve_zooms=True`` reviews the zoom): the run
+stops before each reviewed call and a person resumes it with a decision."""
 
 from __future__ import annotations
 
-REJECTED_BY_REVIEWER = (
-    "Error: the zoom was rejected by the reviewer. Answer from what you have seen, or zoom elsewhere."
-)
+
+def rejection(tool: str | None) -> str:
+    """What the model is told when a reviewer rejects its call."""
+    return f"Error: the call to {tool} was rejected by the reviewer. Answer from what you have seen, or call it differently."
 
 
 def review_call(call: dict, decision) -> tuple[dict, str]:
-    """A reviewer's decision on a zoom: ``True`` / ``"approve"`` / ``None`` keeps it, ``False`` / ``"reject"``
-    rejects it, ``{"bbox_2d": [...]}`` replaces the box (in the model's frame)."""
-    if decision in (None, True, "approve") or (
-        isinstance(decision, dict) and decision.get("approve") is True and "bbox_2d" not in decision
-    ):
+    """A reviewer's decision on a call: ``True`` / ``"approve"`` / ``None`` keeps it, ``False`` / ``"reject"``
+    rejects it, a dict of arguments (``{"bbox_2d": [...]}`` for the zoom, in the model's frame) replaces those
+    arguments of the call."""
+    if decision in (None, True, "approve") or (isinstance(decision, dict) and decision == {"approve": True}):
         return call, "approved"
     if decision in (False, "reject") or (isinstance(decision, dict) and decision.get("approve") is False):
         return call, "rejected"
-    if isinstance(decision, dict) and "bbox_2d" in decision:
-        arguments = {**(call.get("arguments") or {}), "bbox_2d": decision["bbox_2d"]}
+    if isinstance(decision, dict) and decision:
+        edits = {k: v for k, v in decision.items() if k != "approve"}
+        arguments = {**(call.get("arguments") if isinstance(call.get("arguments"), dict) else {}), **edits}
         return {**call, "arguments": arguments}, "edited"
-    raise ValueError(f"unknown zoom review {decision!r}: True, False, 'approve', 'reject' or {{'bbox_2d': [...]}}")
+    raise ValueError(
+        f"unknown review {decision!r}: True, False, 'approve', 'reject' or a dict of arguments (e.g. {{'bbox_2d': [...]}})"
+    )

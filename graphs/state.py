@@ -63,6 +63,12 @@ class AgentConfig(BaseModel):
         description="the tools the model may call: zoom, rotate, or import paths 'package.module:name' of your own "
         "(a @visual_tool function, a VisualTool, a LangChain BaseTool)",
     )
+    mcp: dict[str, Any] | None = Field(
+        None,
+        description="MCP servers whose tools the model may call too, in langchain-mcp-adapters' MultiServerMCPClient "
+        "format ({name: {transport: stdio, command, args} | {transport: streamable_http, url}}); each process "
+        "that runs the agent connects on its own",
+    )
     max_calls_per_turn: int = Field(
         1,
         ge=1,

@@ -45,7 +45,7 @@ class _Nodes(ToolNode):
         name: str,
         chat: ChatPolicy | None = None,
         image_processor=None,
-        approve_zooms: bool = False,
+        reviewed_tools: frozenset[str] = frozenset(),
         inputs: ImageInputPolicy | None = None,
         toolbox: Toolbox | None = None,
     ):
@@ -59,7 +59,7 @@ class _Nodes(ToolNode):
         self.image_processor = (
             image_processor if image_processor is not None else getattr(builder, "image_processor", None)
         )
-        self.approve_zooms = approve_zooms
+        self.reviewed_tools = reviewed_tools
         self.inputs = inputs or ImageInputPolicy()
         self.durable = True  # crops reach the disk before the node returns (a checkpointed thread may resume)
 
@@ -184,6 +184,21 @@ class _Nodes(ToolNode):
         return out
 
 
+def reviewed(toolbox: Toolbox, approve_zooms: bool, approve_tools: Sequence[str]) -> frozenset[str]:
+    """The names of the calls a person reviews: ``approve_tools`` (short names or the tools' own) and, with
+    ``approve_zooms``, the zoom; a name the toolbox does not hold is refused (a typo would review nothing)."""
+    from deepeyes_agent.tools.toolbox import BUILTIN
+
+    names = [*approve_tools, *(["zoom"] if approve_zooms else [])]
+    out = set()
+    for name in names:
+        tool = BUILTIN[name].name if name in BUILTIN else name
+        if tool not in toolbox.tools:
+            raise ValueError(f"approve_tools names {name!r}, which is not one of the agent's tools {toolbox.names}")
+        out.add(tool)
+    return frozenset(out)
+
+
 def _folder_config(folder, config: AgentConfig | None) -> AgentConfig:
     """``config``'s explicitly set fields over what the model folder asks for (its system prompt, its box frame)."""
     if folder is None:
@@ -206,6 +221,7 @@ def create_visual_agent(
     checkpointer: Any = None,
     interrupt_before: list[str] | None = None,
     approve_zooms: bool = False,
+    approve_tools: Sequence[str] = (),
     allow_local_paths: bool = True,
     native_tools: bool = True,
     image_root: str | Path | None = None,
@@ -240,6 +256,8 @@ def create_visual_agent(
         interrupt_before: node names to interrupt before, as in LangGraph.
         approve_zooms: interrupt before each crop with the proposed call; resume with
             ``Command(resume=True | False | {"bbox_2d": [...]})`` to approve, reject or edit it.
+        approve_tools: the same for any tools, by name (``["zoom", "ocr"]``; ``zoom`` / ``rotate`` are the
+            built-ins' short names): resume with ``True``, ``False`` or a dict of arguments to replace.
         allow_local_paths: ``False`` for callers you do not trust (a graph served over HTTP): local paths are
             refused (except relative paths inside ``image_root``), and so are ``sha256:`` references the thread
             did not produce.
@@ -291,7 +309,7 @@ def create_visual_agent(
             name,
             chat=ChatPolicy(model, toolbox, image_store, native_tools=native_tools),
             image_processor=image_processor,
-            approve_zooms=approve_zooms,
+            reviewed_tools=reviewed(toolbox, approve_zooms, approve_tools),
             inputs=inputs,
             toolbox=toolbox,
         )
@@ -304,7 +322,7 @@ def create_visual_agent(
             config,
             image_store,
             name,
-            approve_zooms=approve_zooms,
+            reviewed_tools=reviewed(toolbox, approve_zooms, approve_tools),
             inputs=inputs,
             toolbox=toolbox,
         )
@@ -315,17 +333,18 @@ def create_visual_agent(
     # without a checkpointer no thread resumes in another process: crops may reach the disk behind the episode;
     # a served graph (untrusted callers) gets its checkpointer from the server, so it stays durable
     nodes.durable = checkpointer is not None or not allow_local_paths
-    if approve_zooms and checkpointer is None:
-        raise ValueError("approve_zooms interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)")
+    if nodes.reviewed_tools and checkpointer is None:
+        raise ValueError(
+            "reviewing tool calls interrupts the run: pass a checkpointer (e.g. InMemorySaver or SqliteSaver)"
+        )
     graph = StateGraph(VisualAgentState, input_schema=VisualAgentInput, output_schema=VisualAgentOutput)
     graph.add_node("prepare", nodes.prepare)  # may decode a file: under the async API, in a worker thread
     # policy and zoom route by returning Command(goto=...): a conditional edge would read the state back and open a
     # traced run for its router on every turn (~0.3 ms each, benchmarks/graph_overhead.py)
     graph.add_node("policy", DualNode(nodes.policy, nodes.apolicy, name="policy"), destinations=("zoom", "finish"))
-    # a crop is a few ms of CPU: run on the event loop, unless the node writes to disk first (a checkpointed or served
-    # graph: blocking file I/O stays off the loop)
-    zoom = nodes.zoom if nodes.durable else DualNode(nodes.zoom, name="zoom")
-    graph.add_node("zoom", zoom, destinations=("policy", "finish"))
+    # the tool node awaits its calls under the async API (a slow tool holds up its own episode only) and keeps file
+    # I/O off the event loop when its store is durable (a checkpointed or served graph)
+    graph.add_node("zoom", DualNode(nodes.zoom, nodes.azoom, name="zoom"), destinations=("policy", "finish"))
     graph.add_node("finish", DualNode(nodes.finish, name="finish"))
     graph.add_edge(START, "prepare")
     graph.add_edge("prepare", "policy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deepeyes_agent.eval.boxes import contains, iou
+from deepeyes_agent.tools.metrics import call_records, step_tool_metrics
 
 from .rollout import Episode
 
@@ -35,11 +36,8 @@ def step_metrics(episodes: list[Episode]) -> dict:
     if boxes:
         out["crop_iou"] = sum(iou(b, t) for b, t in boxes) / len(boxes)
         out["crop_holds_target"] = sum(contains(b, t) for b, t in boxes) / len(boxes)
-    tools: dict[str, int] = {}
-    for e in episodes:
-        for name, count in e.trajectory.calls_by_tool().items():
-            tools[name] = tools.get(name, 0) + count
-    out.update({f"tool_calls/{name}": count / n for name, count in sorted(tools.items())})
+    # per tool: calls per episode, the share of its calls that failed, its latency (median and p95, ms)
+    out.update(step_tool_metrics((c for e in episodes for c in call_records(e.trajectory)), n))
     for category in sorted({e.row.category for e in episodes}):
         some = [e for e in episodes if e.row.category == category]
         out[f"tool_call_rate/{category}"] = sum(e.trajectory.tool_calls > 0 for e in some) / len(some)

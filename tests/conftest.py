@@ -67,6 +67,14 @@ def answer(text: str, think: str = "done") -> str:
     return f"<think>{think}</think>\n<answer>{text}</answer><|im_end|>"
 
 
+def replay(processor, *turns: str):
+    """A scripted policy on ``processor``'s tokenizer: every episode plays ``turns`` (by its own turn count, so
+    concurrent episodes each play the whole script)."""
+    from deepeyes_agent.backends import ScriptedBackend
+
+    return ScriptedBackend.replaying(turns, processor=processor)
+
+
 def kill_at_first_checkpoint(proc, run_dir, timeout: float = 600) -> int:
     """SIGKILL ``proc`` as soon as ``run_dir`` holds a complete checkpoint; returns that checkpoint's step."""
     import signal

@@ -177,8 +177,8 @@ def test_async_episodes_run_concurrently(backend, processor, store, scene_path):
 
 
 def test_steps_stream_the_same_under_stream_and_astream(processor, store, scene_path):
-    """``stream_mode="custom"`` yields each turn and each zoom as it happens, whichever API runs the graph (the
-    policy node has a sync and an async body; zoom runs on the event loop under astream)."""
+    """``stream_mode="custom"`` yields each turn and each tool call as it happens, whichever API runs the graph (the
+    policy and tool nodes have a sync and an async body)."""
     script = [tool_call([200, 150, 260, 210]), answer("a checkerboard")]
     inputs = {"image": str(scene_path), "question": QUESTION}
 
@@ -186,7 +186,7 @@ def test_steps_stream_the_same_under_stream_and_astream(processor, store, scene_
         return create_visual_agent(ScriptedBackend(processor, list(script)), image_store=store)
 
     def steps(events):
-        return [(e["event"], e.get("answer") or e.get("crop")) for e in events]
+        return [(e["event"], e.get("answer") or e.get("image")) for e in events]
 
     sync = steps(graph().stream(inputs, stream_mode="custom"))
 
@@ -194,7 +194,7 @@ def test_steps_stream_the_same_under_stream_and_astream(processor, store, scene_
         return [e async for e in graph().astream(inputs, stream_mode="custom")]
 
     assert sync == steps(asyncio.run(collect()))
-    assert [name for name, _ in sync] == ["turn", "zoom", "turn"]
+    assert [name for name, _ in sync] == ["turn", "tool", "turn"]
     assert sync[1][1].startswith("sha256:") and sync[2][1] == "a checkerboard"
 
 

@@ -8,6 +8,7 @@ import json
 import runpy
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,6 +117,7 @@ def test_execute_returns_openrlhf_contract(response, processor):
     [
         ("enhance", '{"name": "enhance", "arguments": {"region": [40, 30, 90, 80]}}'),  # a @visual_tool function
         ("describe_size", '{"name": "describe_size", "arguments": {"detail": "size"}}'),  # a LangChain BaseTool
+        ("corner", '{"name": "corner", "arguments": {"size": 64}}'),  # an MCP server's, connected by the worker
     ],
 )
 def test_the_executor_runs_the_tools_its_settings_name(
@@ -128,7 +130,13 @@ def test_the_executor_runs_the_tools_its_settings_name(
     from deepeyes_agent.rl.openrlhf.response import check_response
     from deepeyes_agent.rl.openrlhf.settings import ENV_VAR, AgentSettings
 
-    agent = AgentConfig(max_turns=3, tools=["zoom", f"tool_fixtures:{tool}"])
+    if tool == "corner":
+        server = str(Path(__file__).with_name("mcp_server.py"))
+        agent = AgentConfig(
+            max_turns=3, mcp={"vision": {"transport": "stdio", "command": sys.executable, "args": [server]}}
+        )
+    else:
+        agent = AgentConfig(max_turns=3, tools=["zoom", f"tool_fixtures:{tool}"])
     monkeypatch.setenv(ENV_VAR, str(AgentSettings(agent=agent).write(tmp_path / "settings.json")))
     executor = _load_agent_executor(str(AGENT_FILE))
 
@@ -149,6 +157,7 @@ def test_the_executor_runs_the_tools_its_settings_name(
     assert out["mm_train_inputs"]["image_grid_thw"].shape[0] == 2  # the original and the tool's image
     logs = out["extra_logs"]
     assert logs[f"tool_calls/{tool}"] == 1.0 and logs["tool_calls/image_zoom_in_tool"] == 0.0
+    assert logs[f"tool_errors/{tool}"] == 0.0 and logs[f"tool_latency_ms/{tool}"] > 0
     assert out["reward"] == pytest.approx(2.0)  # right, after an image a tool returned
 
 

@@ -52,8 +52,8 @@ def test_custom_stream_emits_boxes_and_crop_references(processor, store, scene_p
             {"messages": [workflow_example.image_message(scene_path, "What?")]}, stream_mode="custom", subgraphs=True
         )
     ]
-    zooms = [e for e in events if e["event"] == "zoom"]
-    assert len(zooms) == 2 and all(z["crop"].startswith("sha256:") and z["box_original"] for z in zooms)
+    zooms = [e for e in events if e["event"] == "tool" and e["tool"] == "image_zoom_in_tool"]
+    assert len(zooms) == 2 and all(z["image"].startswith("sha256:") and z["box_original"] for z in zooms)
     assert [e["answer"] for e in events if e["event"] == "turn"][-1] == "a checkerboard"
 
 

@@ -7,12 +7,12 @@ from PIL import Image
 
 from deepeyes_agent.protocol import ERR_INVALID_BOX
 from deepeyes_agent.tool import make_zoom_tool
+from deepeyes_agent.tools import Toolbox, ToolContext, ToolError
 from deepeyes_agent.zoom import (
     CoordinateFrame,
     ViewGeometry,
     ZoomConfig,
     ZoomError,
-    execute_call,
     frame_for_model_type,
     map_box,
     zoom,
@@ -92,14 +92,15 @@ def test_malformed_arguments(args):
     assert err.value.observation == ERR_INVALID_BOX
 
 
-def test_missing_bbox_and_unknown_tool():
-    img = Image.new("RGB", (2000, 1500))
-    with pytest.raises(ZoomError) as err:
-        execute_call("image_zoom_in_tool", {"label": "x"}, img, GEOM, ZoomConfig())
-    assert err.value.observation == "Error: 'bbox_2d'"
-    with pytest.raises(ZoomError) as err:
-        execute_call("image_rotate_tool", {"angle": 90}, img, GEOM, ZoomConfig())
-    assert err.value.observation == "Error: Unknown tool name: image_rotate_tool"
+def test_missing_bbox_and_unknown_tool(store):
+    # the toolbox is the one dispatcher: DeepEyes' texts for a call without bbox_2d and for a tool it does not hold
+    context = ToolContext([store.put(Image.new("RGB", (2000, 1500)))], store, GEOM, ZoomConfig())
+    with pytest.raises(ToolError) as err:
+        Toolbox().execute("image_zoom_in_tool", {"label": "x"}, context)
+    assert err.value.observation == "Error: 'bbox_2d'" and err.value.kind == "invalid_arguments"
+    with pytest.raises(ToolError) as err:
+        Toolbox().execute("image_rotate_tool", {"angle": 90}, context)
+    assert err.value.observation == "Error: Unknown tool name: image_rotate_tool" and err.value.kind == "unknown_tool"
 
 
 def test_crop_through_a_448_view_keeps_full_detail(processor, scene_path):

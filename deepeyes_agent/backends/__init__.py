@@ -13,6 +13,8 @@ _EXPORTS = {
     "collapse_image_pads": ".base",
     "derive_seed": ".base",
     "ScriptedBackend": ".scripted",
+    "answer_turn": ".scripted",
+    "tool_call_turn": ".scripted",
     "ServerBackend": ".server",
     "TransformersBackend": ".transformers_backend",
     "VLLMBackend": ".vllm_backend",

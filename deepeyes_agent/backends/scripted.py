@@ -1,7 +1,14 @@
-"""A backend that plays scripted model turns — for tests, demos and fault injection.
+"""A backend that plays scripted model turns — for tests, demos, fault injection, and for watching your own tool
+being called without a model that learned it (LangChain tests agents the same way, with fake chat models):
 
-Each call takes the next scripted text (or asks ``script(request, turn)``), tokenises it with the real
-tokenizer and returns it as the completion. With ``model`` (a :class:`TransformersBackend`) the tokens
+    from deepeyes_agent.backends import ScriptedBackend, answer_turn, tool_call_turn
+
+    policy = ScriptedBackend.replaying([tool_call_turn("enhance", {"region": [140, 224, 224, 308]}),
+                                        answer_turn("checkerboard")])
+    agent = create_visual_agent(policy, tools=["zoom", enhance])   # every episode: your tool, then the answer
+
+Each call takes the next scripted text (or asks ``script(request, turn)``; ``replaying`` plays each episode's own
+turns), tokenises it with the real tokenizer and returns it as the completion. With ``model`` (a :class:`TransformersBackend`) the tokens
 are teacher-forced through the model's generation path, so the logprobs are the model's own; without
 it the logprobs are 0.0 and the backend is no policy at all, only a source of text. With a policy,
 ``model`` is that policy's torch model, so a trainer can learn from scripted (teacher-forced) episodes.
@@ -9,12 +16,25 @@ it the logprobs are 0.0 and the backend is no policy at all, only a source of te
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .base import Completion, GenerationRequest
 
 Script = Sequence[str] | Callable[[GenerationRequest, int], str]
+
+
+def tool_call_turn(name: str, arguments: dict, think: str = "I call the tool.") -> str:
+    """A model turn that calls ``name`` with ``arguments`` (the syntax the agent parses)."""
+    call = json.dumps({"name": name, "arguments": arguments})
+    return f"<think>{think}</think>\n<tool_call>\n{call}\n</tool_call><|im_end|>"
+
+
+def answer_turn(answer: str, think: str = "I have what I need.") -> str:
+    """A model turn that answers."""
+    return f"<think>{think}</think>\n<answer>{answer}</answer><|im_end|>"
 
 
 class ScriptedBackend:
@@ -26,6 +46,27 @@ class ScriptedBackend:
         self.end_token = end_token
         self.calls = 0
         self._lock = threading.Lock()
+
+    @classmethod
+    def replaying(cls, turns: Sequence[str], model: str | Path | None = None, *, processor=None) -> ScriptedBackend:
+        """Every episode plays ``turns``: its k-th model turn is ``turns[k]`` (counted in the episode's own prompt,
+        so concurrent episodes each play the whole script). The tokenizer and processor are ``processor``, else
+        ``model``'s (a model folder; default: the embedded model's)."""
+        if processor is None:
+            from ..models import resolve_model_dir
+            from ..models.processor import load_processor
+
+            processor = load_processor(resolve_model_dir(model))
+        tokenizer = processor.tokenizer
+        turns = list(turns)
+
+        def script(request: GenerationRequest, _calls: int) -> str:
+            turn = tokenizer.decode(request.prompt_ids).count("<|im_start|>assistant") - 1
+            if turn >= len(turns):
+                raise RuntimeError(f"the script has {len(turns)} turns; the episode asked for turn {turn + 1}")
+            return turns[turn]
+
+        return cls(processor, script)
 
     def _next_text(self, request: GenerationRequest) -> str:
         with self._lock:

@@ -57,6 +57,7 @@ def ask(
     compile: CompileOption = False,
     tools: str | None = typer.Option(None, help=_tools_help("tools")),
     max_calls_per_turn: int | None = typer.Option(None, min=1, help=_tools_help("max_calls_per_turn")),
+    mcp: Path | None = typer.Option(None, help=_tools_help("mcp")),
     save_trace: Path | None = typer.Option(None, help="write a picture of the trajectory (PNG)"),
     save_json: Path | None = typer.Option(None, help="write the trajectory as JSON"),
 ) -> None:
@@ -90,7 +91,7 @@ def ask(
         max_images=max_turns + 1,
         placement=PlacementConfig(device=device, dtype=dtype, compile=compile),
     )
-    settings = ToolSettings(tools=_csv(tools), max_calls_per_turn=max_calls_per_turn)
+    settings = ToolSettings(tools=_csv(tools), max_calls_per_turn=max_calls_per_turn, mcp=mcp)
     config = AgentConfig.for_model(
         model_dir,
         max_turns=max_turns,
@@ -277,12 +278,13 @@ def print_trajectory(traj) -> None:
 
 
 def _observation_line(o) -> str:
+    took = f" [dim]{o.latency_ms:.0f} ms[/dim]" if o.latency_ms is not None else ""
     if o.error is not None:
-        return f"[red]tool error[/red]: {o.error} ({o.reason})"
+        return f"[red]tool error[/red]: {o.error} ({o.reason}){took}"
     if o.box_original is not None:
         x1, y1, x2, y2 = o.box_original
-        return f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px)"
+        return f"[cyan]crop[/cyan]: model box {o.box_model} → original {o.box_original} ({x2 - x1}x{y2 - y1} px){took}"
     shown = ["an image"] if o.image is not None else []
     if o.text is not None:
         shown.append(f"text {o.text[:200]!r}")
-    return f"[cyan]{o.tool}[/cyan]: {' and '.join(shown)}"
+    return f"[cyan]{o.tool}[/cyan]: {' and '.join(shown)}{took}"

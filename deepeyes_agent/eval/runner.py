@@ -19,6 +19,7 @@ from ..backends.base import GenerationRequest, RequestRejected, SamplingParams, 
 from ..images import ImageError, ImageStore, load_image
 from ..prompts import PromptBuilder
 from ..tools import Toolbox
+from ..tools.metrics import call_records, tool_stats
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
 from .boxes import contains, iou, parse_box, tight_hit
@@ -48,6 +49,7 @@ def _score_trajectory(row: EvalRow, traj: Trajectory, judge) -> dict:
         "turns": traj.turns,
         "tool_calls": traj.tool_calls,
         "calls_by_tool": traj.calls_by_tool(),
+        "calls": call_records(traj),
         "crops": traj.crops,
         "tool_errors": traj.tool_errors,
         "format_ok": traj.format_ok,
@@ -193,6 +195,8 @@ def summarise(records: list[dict], mode: Mode) -> dict:
         tool_call_rate_per_category={c: sum(v) / len(v) for c, v in sorted(tools_by_cat.items())},
         mean_crops=mean("crops"),
         calls_per_episode_by_tool=_calls_by_tool(records),
+        # per tool: calls, errors (rate and kind), latency p50/p95 (records written before latencies were kept: none)
+        tools=tool_stats(call for r in records for call in r.get("calls") or []),
         mean_turns=mean("turns"),
         format_error_rate=sum(1 for r in records if not r["format_ok"]) / n,
         answered_rate=sum(1 for r in records if r["prediction"] is not None) / n,

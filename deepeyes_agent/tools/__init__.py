@@ -1,7 +1,7 @@
 """Visual tools: DeepEyes' zoom and rotation, your own functions and LangChain tools, and the toolbox that runs them.
 
-See :mod:`deepeyes_agent.tools.base` for what a tool is and :mod:`deepeyes_agent.tools.function` for the
-``@visual_tool`` decorator.
+See :mod:`deepeyes_agent.tools.base` for what a tool is, :mod:`deepeyes_agent.tools.function` for the
+``@visual_tool`` decorator and :mod:`deepeyes_agent.tools.mcp` for MCP servers' tools.
 """
 
 from ..errors import ToolError
@@ -10,7 +10,16 @@ from .base import ToolContext, ToolResult, VisualTool
 from .builtin import RotateArgs, RotateTool, ZoomTool
 from .function import FunctionTool, visual_tool
 from .langchain import LangChainTool
+from .metrics import tool_stats
 from .toolbox import DEFAULT_TOOLS, Toolbox, resolve_tool
+
+
+def mcp_tools(config):
+    """The tools of the MCP servers in ``config`` (see :mod:`deepeyes_agent.tools.mcp`)."""
+    from .mcp import mcp_tools as tools_of
+
+    return tools_of(config)
+
 
 __all__ = [
     "Box",
@@ -25,6 +34,8 @@ __all__ = [
     "Toolbox",
     "VisualTool",
     "ZoomTool",
+    "mcp_tools",
     "resolve_tool",
+    "tool_stats",
     "visual_tool",
 ]

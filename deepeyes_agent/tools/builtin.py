@@ -39,6 +39,7 @@ class ZoomTool(VisualTool):
     purpose = "look closer at a region of the image"
     examples = (ZOOM_EXAMPLE, ZOOM_EXAMPLE_V5)
     compact_call = ZOOM_COMPACT_CALL
+    inline = True  # a crop: a few ms of Pillow
 
     def schema_json(self) -> str:
         return TOOL_SCHEMA_JSON  # DeepEyes' line verbatim, its "required":["bbox"] quirk included
@@ -74,20 +75,25 @@ class RotateTool(VisualTool):
     purpose = "turn the image upright"
     examples = ('{"name": "image_rotate_tool", "arguments": {"angle": 90}}',)
     compact_call = '{"name": "image_rotate_tool", "arguments": {"angle": 90}}'
+    inline = True
 
     def call(self, context: ToolContext, arguments: Any) -> ToolResult:
         try:
             angle = arguments["angle"]
         except (KeyError, TypeError, IndexError) as exc:
-            raise ToolError(f"Error: {exc}", f"arguments without angle: {arguments!r:.200}") from exc
+            raise ToolError(
+                f"Error: {exc}", f"arguments without angle: {arguments!r:.200}", kind="invalid_arguments"
+            ) from exc
         if not context.zoom.deepeyes_parity and (
             isinstance(angle, bool) or (isinstance(angle, float) and not math.isfinite(angle))
         ):
             raise ToolError(
-                "Error: angle must be a finite number of degrees", f"angle {angle!r}: DeepEyes would turn the image"
+                "Error: angle must be a finite number of degrees",
+                f"angle {angle!r}: DeepEyes would turn the image",
+                kind="invalid_arguments",
             )
         try:
             rotated = context.original.rotate(angle)
         except Exception as exc:  # Pillow's own text, as DeepEyes shows it
-            raise ToolError(f"Error: {exc}", f"angle {angle!r:.100}: {exc}") from exc
+            raise ToolError(f"Error: {exc}", f"angle {angle!r:.100}: {exc}", kind="invalid_arguments") from exc
         return ToolResult(image=rotated, derivation=f"rotate/{angle!r}")

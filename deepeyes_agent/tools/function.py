@@ -22,11 +22,11 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
 from pydantic import BaseModel, create_model
 
 from ..zoom import is_box, original_box
 from .base import ToolContext, ToolResult, VisualTool, purpose_of
+from .content import as_result
 
 INJECTED = {"image", "images", "context"}
 
@@ -62,43 +62,29 @@ class FunctionTool(VisualTool):
                 self.boxes.add(pname)
             fields[pname] = (annotation, ... if param.default is inspect.Parameter.empty else param.default)
         self.args_schema: type[BaseModel] = create_model(f"{self.name}_arguments", **fields)
+        self.is_async = inspect.iscoroutinefunction(fn)
 
-    def run(self, context: ToolContext, arguments: BaseModel) -> ToolResult:
+    def _kwargs(self, context: ToolContext, arguments: BaseModel) -> dict:
         kwargs = {k: getattr(arguments, k) for k in type(arguments).model_fields}
         for name in self.boxes:
             if kwargs.get(name) is not None:
                 kwargs[name] = original_box(kwargs[name], context.geometry, context.zoom)
         given = {"image": lambda: context.original, "images": lambda: context.images, "context": lambda: context}
         kwargs.update({name: given[name]() for name in self.injected})
-        out = self.fn(**kwargs)
-        if inspect.isawaitable(out):
-            out = asyncio.run(_awaited(out))  # tools run in a worker thread: no event loop there
+        return kwargs
+
+    def run(self, context: ToolContext, arguments: BaseModel) -> ToolResult:
+        out = self.fn(**self._kwargs(context, arguments))
+        if inspect.isawaitable(out):  # a function that returns an awaitable: this is a worker thread, no loop here
+            out = asyncio.run(_awaited(out))
         return as_result(out, self.name)
+
+    async def arun(self, context: ToolContext, arguments: BaseModel) -> ToolResult:
+        return as_result(await self.fn(**self._kwargs(context, arguments)), self.name)
 
 
 async def _awaited(awaitable):
     return await awaitable
-
-
-def as_result(out: Any, name: str) -> ToolResult:
-    """What a tool returned, as a :class:`ToolResult`: an image, a text, an (image, text) pair, or LangChain content
-    blocks (text and base64 image blocks)."""
-    from .langchain import content_to_result
-
-    if isinstance(out, ToolResult):
-        return out
-    if isinstance(out, Image.Image):
-        return ToolResult(image=out)
-    if isinstance(out, str):
-        return ToolResult(text=out)
-    if isinstance(out, tuple) and len(out) == 2:
-        image = next((x for x in out if isinstance(x, Image.Image)), None)
-        text = next((x for x in out if isinstance(x, str)), None)
-        if image is not None or text is not None:
-            return ToolResult(image=image, text=text)
-    if isinstance(out, (list, dict)):
-        return content_to_result(out, name)
-    raise TypeError(f"{name} returned {type(out).__name__}: return an image, a text, or both")
 
 
 def visual_tool(

@@ -5,14 +5,24 @@ one call a turn, every prompt and observation is byte-identical to DeepEyes' ``v
 ``max_calls_per_turn`` > 1 the layout is ``visual_toolbox_v5``'s (the first N calls of a turn, answered together in
 one user turn). Tools are named by short name (``zoom``, ``rotate``), by their own name, by an import path
 (``pkg.module:attr`` — a ``@visual_tool`` function, a :class:`VisualTool` class or instance, a LangChain
-``BaseTool``, any function), or given as objects.
+``BaseTool``, any function; the working folder is searched first, as ``uvicorn`` and ``langgraph dev`` do), or given
+as objects; MCP servers' tools come from :func:`~deepeyes_agent.tools.mcp_tools`.
+
+How calls run (:meth:`Toolbox.aexecute` under ``ainvoke``/``abatch``/``astream``, :meth:`Toolbox.execute` under
+``invoke``): an async tool is awaited, a synchronous one runs in a thread of its own, an ``inline`` one where the
+graph runs; the time limit is the tool's ``timeout_s``. Every failure is a :class:`ToolError` carrying the
+observation the model sees and its ``kind`` (for the per-tool error metrics).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import importlib
+import os
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import InputError, ToolError
@@ -29,6 +39,19 @@ BUILTIN: dict[str, type[VisualTool]] = {
 DEFAULT_TOOLS = (ZoomTool.name,)
 
 
+def import_object(spec: str):
+    """``package.module:attr``, the working folder searched first (``--tools mytools:fn`` with ``mytools.py``
+    beside you works without PYTHONPATH)."""
+    module, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"tool {module}:{attr} cannot be imported: {exc}") from exc
+
+
 def resolve_tool(spec: Any) -> VisualTool:
     """A tool from a name, an import path or an object (see the module docstring)."""
     from langchain_core.tools import BaseTool
@@ -41,11 +64,7 @@ def resolve_tool(spec: Any) -> VisualTool:
             return BUILTIN[spec]()
         if ":" not in spec:
             raise InputError(f"unknown tool {spec!r}: zoom, rotate, or an import path 'package.module:name'")
-        module, _, attr = spec.partition(":")
-        try:
-            spec = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise InputError(f"tool {module}:{attr} cannot be imported: {exc}") from exc
+        spec = import_object(spec)
     if isinstance(spec, VisualTool):
         return spec
     if isinstance(spec, type) and issubclass(spec, VisualTool):
@@ -58,9 +77,10 @@ def resolve_tool(spec: Any) -> VisualTool:
 
 
 class Toolbox:
-    """``tools`` in the order the prompt lists them; ``deepeyes_parity`` runs ``image_rotate_tool`` even when it is
-    not listed, as DeepEyes' executor does; ``prompt_style`` is ``deepeyes`` (function signatures, DeepEyes'
-    layout) or ``compact`` (one line per tool, for small models); ``system_prompt`` replaces the built prompt."""
+    """``tools`` in the order the prompt lists them (then the tools of the ``mcp`` servers); ``deepeyes_parity``
+    runs ``image_rotate_tool`` even when it is not listed, as DeepEyes' executor does; ``prompt_style`` is
+    ``deepeyes`` (function signatures, DeepEyes' layout) or ``compact`` (one line per tool, for small models);
+    ``system_prompt`` replaces the built prompt."""
 
     def __init__(
         self,
@@ -70,8 +90,13 @@ class Toolbox:
         deepeyes_parity: bool = False,
         prompt_style: str = "deepeyes",
         system_prompt: str | None = None,
+        mcp: dict | str | None = None,
     ):
         resolved = [resolve_tool(t) for t in tools]
+        if mcp:
+            from .mcp import mcp_tools
+
+            resolved.extend(mcp_tools(mcp))
         if not resolved:
             raise InputError("the agent needs at least one tool")
         names = [t.name for t in resolved]
@@ -85,13 +110,15 @@ class Toolbox:
 
     @classmethod
     def for_config(cls, config, tools: Sequence[Any] | None = None) -> Toolbox:
-        """The toolbox of an :class:`~deepeyes_agent.graphs.AgentConfig` (its tool names), or of ``tools``."""
+        """The toolbox of an :class:`~deepeyes_agent.graphs.AgentConfig`: ``tools`` (default: its tool names), then
+        the tools of its MCP servers."""
         return cls(
             tools if tools is not None else config.tools,
             max_calls_per_turn=config.max_calls_per_turn,
             deepeyes_parity=config.zoom.deepeyes_parity,
             prompt_style=config.prompt_style,
             system_prompt=config.system_prompt,
+            mcp=config.mcp,
         )
 
     @property
@@ -135,45 +162,79 @@ class Toolbox:
             return []
         return calls[-1:] if not self.multi_call else calls[: self.max_calls_per_turn]
 
-    def get(self, name: str | None) -> VisualTool | None:
+    def get(self, name: str | None) -> VisualTool:
+        """The tool a call names; an unknown name is a :class:`ToolError` with DeepEyes' observation."""
         if name in self.tools:
             return self.tools[name]
         if self.deepeyes_parity and name == RotateTool.name:
             return RotateTool()  # DeepEyes executes it though its prompt never offers it
-        return None
+        raise ToolError(ERR_UNKNOWN_TOOL.format(name=name), f"unknown tool {name!r}", kind="unknown_tool")
 
     def execute(self, name: str | None, arguments: Any, context: ToolContext) -> ToolResult:
-        """Run one call; every failure is a :class:`ToolError` carrying the observation the model sees."""
+        """Run one call where no event loop is (``graph.invoke``): inline, or in a thread of its own within the
+        tool's time limit (an async tool on that thread's own loop)."""
         tool = self.get(name)
-        if tool is None:
-            raise ToolError(ERR_UNKNOWN_TOOL.format(name=name), f"unknown tool {name!r}")
-        if isinstance(tool, (ZoomTool, RotateTool)):  # built in, a few ms of Pillow: inline
-            return tool.call(context, arguments)
-        return _in_thread(tool, context, arguments)
+        if tool.inline:
+            return _outcome(tool, lambda: tool.call(context, arguments))
+        future = in_thread(lambda: tool.call(context, arguments), f"tool-{tool.name}")
+        done, _ = concurrent.futures.wait([future], timeout=tool.timeout_s)
+        if not done:
+            raise _timed_out(tool)
+        return _outcome(tool, future.result)
+
+    async def aexecute(self, name: str | None, arguments: Any, context: ToolContext) -> ToolResult:
+        """Run one call on the graph's event loop without blocking it: an async tool is awaited, a synchronous one
+        runs in a thread of its own, an inline one here; the time limit is an asyncio one (an async call past it is
+        cancelled)."""
+        tool = self.get(name)
+        if tool.inline:
+            return _outcome(tool, lambda: tool.call(context, arguments))
+        if tool.is_async:
+            task = asyncio.ensure_future(tool.acall(context, arguments))
+        else:
+            task = asyncio.wrap_future(in_thread(lambda: tool.call(context, arguments), f"tool-{tool.name}"))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=tool.timeout_s)
+        except asyncio.CancelledError:  # the episode itself was cancelled: so is its call
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise _timed_out(tool)
+        return _outcome(tool, task.result)
 
 
-def _in_thread(tool: VisualTool, context: ToolContext, arguments: Any) -> ToolResult:
-    """A user's tool in its own (daemon) thread, so its time limit holds and a blocking tool never blocks an event
-    loop; past ``timeout_s`` the call is reported as an error and its thread abandoned (its result is dropped)."""
-    outcome: dict = {}
+def in_thread(fn: Callable[[], Any], name: str) -> concurrent.futures.Future:
+    """``fn()`` in a daemon thread of its own, as a future: a call past its time limit is abandoned there (Python
+    cannot stop a thread) without holding a pool's worker or the interpreter's exit."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
 
     def target():
+        if not future.set_running_or_notify_cancel():
+            return
         try:
-            outcome["result"] = tool.call(context, arguments)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes an observation
-            outcome["error"] = exc
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - every failure reaches the caller
+            future.set_exception(exc)
 
-    thread = threading.Thread(target=target, name=f"tool-{tool.name}", daemon=True)
-    thread.start()
-    thread.join(tool.timeout_s)
-    if thread.is_alive():
-        raise ToolError(
-            f"Error: {tool.name} took longer than {tool.timeout_s:g} s",
-            f"{tool.name} timed out after {tool.timeout_s} s",
-        )
-    if "error" in outcome:
-        exc = outcome["error"]
-        if isinstance(exc, ToolError):
-            raise exc
-        raise ToolError(f"Error: {exc}", f"{tool.name} raised {type(exc).__name__}: {exc}") from exc
-    return outcome["result"]
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
+def _timed_out(tool: VisualTool) -> ToolError:
+    return ToolError(
+        f"Error: {tool.name} took longer than {tool.timeout_s:g} s",
+        f"{tool.name} timed out after {tool.timeout_s} s",
+        kind="timeout",
+    )
+
+
+def _outcome(tool: VisualTool, result: Callable[[], ToolResult]) -> ToolResult:
+    """``result()``, every failure of the tool's as a :class:`ToolError` (an observation, never an exception out
+    of the graph)."""
+    try:
+        return result()
+    except ToolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an observation (CancelledError propagates)
+        raise ToolError(f"Error: {exc}", f"{tool.name} raised {type(exc).__name__}: {exc}", kind="failed") from exc

@@ -79,7 +79,8 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
     def __init__(self, settings: AgentSettings | None = None):
         self.settings = settings or AgentSettings.from_env()
         self.judge = self.settings.make_judge()
-        # the tools are imported here, on the Ray worker, once: their modules must be installed there
+        # the tools are imported here, on the Ray worker, once (their modules must be installed there); its MCP
+        # servers are connected here too, one client per worker
         self.toolbox = Toolbox.for_config(self.settings.agent)
 
     def agent_config(self, sampling_params, max_length: int):
@@ -91,7 +92,10 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
             top_p=float(getattr(sampling_params, "top_p", 1.0)),
             top_k=int(getattr(sampling_params, "top_k", -1)),
         )
-        return self.settings.agent.model_copy(update={"max_context_tokens": max_length, "sampling": sampling})
+        # the toolbox (its MCP servers' tools too) was made once, in __init__: the graph gets it as its tool list
+        return self.settings.agent.model_copy(
+            update={"max_context_tokens": max_length, "sampling": sampling, "mcp": None}
+        )
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
         question = question_of(prompt)

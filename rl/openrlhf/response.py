@@ -16,6 +16,7 @@ import torch
 
 from deepeyes_agent.images import ImageStore
 from deepeyes_agent.models.forward import vision_inputs
+from deepeyes_agent.tools.metrics import call_records
 from deepeyes_agent.trajectory import ActionSegment, Trajectory
 
 from ..reward import RewardParts
@@ -49,10 +50,19 @@ def action_ranges(traj: Trajectory) -> list[tuple[int, int]]:
 
 
 def extra_logs(traj: Trajectory, reward: RewardParts, tool_names: list[str] = ()) -> dict[str, float]:
-    """Scalars OpenRLHF averages and logs; the same keys for every sample (a count per enabled tool)."""
+    """Scalars OpenRLHF averages and logs; the same keys for every sample: per enabled tool its calls, failed
+    calls and total latency (ms) in this episode — OpenRLHF's batch means give calls and errors per episode and, over
+    calls, the mean latency and error rate."""
     calls = traj.calls_by_tool()
+    per_tool = {name: {"errors": 0.0, "latency": 0.0} for name in tool_names}
+    for call in call_records(traj):
+        if call["tool"] in per_tool:
+            per_tool[call["tool"]]["errors"] += call["error_kind"] is not None
+            per_tool[call["tool"]]["latency"] += call["latency_ms"] or 0.0
     return {
         **{f"tool_calls/{name}": float(calls.get(name, 0)) for name in tool_names},
+        **{f"tool_errors/{name}": per_tool[name]["errors"] for name in tool_names},
+        **{f"tool_latency_ms/{name}": per_tool[name]["latency"] for name in tool_names},
         "reward/accuracy": reward.accuracy,
         "reward/format": reward.format,
         "reward/tool": reward.tool,
