@@ -69,7 +69,7 @@ class PlacementConfig(BaseModel):
     @classmethod
     def _device_name(cls, value: str) -> str:
         if not _DEVICE.match(value):
-            raise ValueError(f"unknown device {value!r}: one of {DEVICE_NAMES}")
+            raise ValueError(f"unknown device; one of {DEVICE_NAMES}")
         return value
 
     def placement(self, model_dir: str | Path | None = None) -> Placement:
@@ -194,19 +194,19 @@ def _itemsize(code: str) -> int:
 
 
 def free_bytes(device: torch.device) -> int:
-    """Memory free for a new model: the GPU's free memory, or the host's available RAM."""
+    """Memory free for a new model: the GPU's free memory (torch), or the host's available RAM (psutil)."""
+    import psutil
     import torch
 
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    return 1 << 62  # not Linux: no reading, no refusal
+    return psutil.virtual_memory().available
 
 
 def check_fits(model_dir: str | Path, placement: Placement, *, factor: float = 1.05) -> None:
-    """Refuse (``InputError``) a model whose weights alone exceed the free memory of the device, before loading."""
+    """Refuse (``InputError``) a model whose weights alone exceed the free memory of the device, before loading.
+    The weights load straight onto the device (``device_map``), so the device's free memory is what the load uses;
+    the host holds a few tensors at a time."""
     need = weights_bytes(model_dir, placement.dtype)
     if need is None:
         return

@@ -52,12 +52,22 @@ def exit_code(exc: BaseException) -> int | None:
 
 
 def one_line(exc: BaseException) -> str:
-    """A readable single line: pydantic's field errors joined, other messages with their newlines folded."""
+    """A readable single line in the project's words: a setting pydantic refused named by its flag (``--device tpu:
+    …``, no class names, no pydantic prefixes), other messages with their newlines folded."""
     import pydantic
 
     if isinstance(exc, pydantic.ValidationError):
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
-        text = f"invalid {exc.title} setting — " + "; ".join(parts)
+        text = "; ".join(_setting_error(e) for e in exc.errors())
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())
+
+
+def _setting_error(error: dict) -> str:
+    """One refused setting: its flag (``grpo.clip_low`` → ``--grpo-clip-low``), the value given, what is wrong."""
+    loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+    flag = "--" + "-".join(loc).replace("_", "-") if loc else "a setting"
+    message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    value = error.get("input")
+    shown = f" {value}" if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+    return f"{flag}{shown}: {message[:1].lower() + message[1:]}"

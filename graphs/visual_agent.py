@@ -211,6 +211,7 @@ def create_visual_agent(
     model: str | Path | Backend | BaseChatModel | None = None,
     *,
     tools: Sequence[Any] | None = None,
+    revision: str | None = None,
     backend: str = "transformers",
     server_url: str | None = None,
     device: str = "auto",
@@ -234,12 +235,14 @@ def create_visual_agent(
         model: what plays the policy —
             ``None``: the embedded default model;
             a folder (``str`` / ``Path``): a local Qwen2.5-VL / Qwen3-VL / DeepEyes-7B checkpoint, run by ``backend``;
+            a hub id (``"ChenShawn/DeepEyes-7B"``): fetched into the Hugging Face cache (or found there) first;
             a token-level backend (:class:`~deepeyes_agent.backends.TransformersBackend`, ``VLLMBackend``,
             ``ServerBackend``, ``ScriptedBackend``): trajectories carry token ids and logprobs (RL-ready);
             a LangChain chat model that takes images: inference only (no token ids; RL refuses it).
         tools: the tools the model may call, in the order its system prompt lists them: names (``"zoom"``,
             ``"rotate"``), import paths (``"package.module:name"``), ``@visual_tool`` functions, :class:`VisualTool`
             objects, LangChain ``BaseTool`` objects. Default: ``config.tools`` (DeepEyes' zoom alone).
+        revision: a hub id's branch, tag or commit (default: main).
         backend: how a folder runs: ``"transformers"`` (in-process torch), ``"vllm"`` (an in-process vLLM
             engine) or ``"server"`` (a running ``vllm serve`` at ``server_url``).
         server_url: the vLLM server for ``backend="server"`` (giving it implies that backend).
@@ -288,7 +291,7 @@ def create_visual_agent(
         from deepeyes_agent.device import PlacementConfig
         from deepeyes_agent.models import resolve_model_dir
 
-        folder = resolve_model_dir(model)
+        folder = resolve_model_dir(model, revision)
         config = _folder_config(folder, config)
         model = make_backend(
             backend,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from deepeyes_agent.configs import JudgedRunConfig
 from deepeyes_agent.serving import VLLMEngineConfig
 from deepeyes_agent.tools.settings import ToolSettings
+from deepeyes_agent.tracking import TrackingSettings
 
 from .reward import RewardConfig
 
@@ -69,7 +70,7 @@ class LoraConfig(BaseModel):
         )
 
 
-class TrainConfig(JudgedRunConfig, ToolSettings):
+class TrainConfig(JudgedRunConfig, ToolSettings, TrackingSettings):
     """An RL run: GRPO on trajectories of the agent graph with the DeepEyes reward."""
 
     # data and model
@@ -78,8 +79,11 @@ class TrainConfig(JudgedRunConfig, ToolSettings):
     )
     out: Path = Field(description="run folder: metrics.jsonl, checkpoint/, curves.png")
     model: str | Path | None = Field(
-        None, description="local model folder, or 'base' (the embedded model before RL); default: the embedded model"
+        None,
+        description="a local model folder, a hub id (org/name), or 'base' (the embedded model before RL); default: the "
+        "embedded model",
     )
+    revision: str | None = Field(None, description="the hub model's branch, tag or commit (default: main)")
     eval_data: Path | None = Field(None, description="held-out rows for accuracy / tool-use curves")
     eval_every: int = Field(10, ge=1, description="steps between held-out evaluations (greedy)")
     eval_limit: int | None = Field(64, description="held-out rows per evaluation (None: all)")

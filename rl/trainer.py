@@ -87,7 +87,7 @@ class LocalTrainer:
             )
         torch.set_num_threads(cfg.threads)
         self.cfg = cfg
-        self.model_dir = resolve_model_dir(cfg.model)
+        self.model_dir = resolve_model_dir(cfg.model, cfg.revision, progress=True)
         resume = latest(cfg.out)
         self.start_step = 0
         if backend is None:
@@ -321,27 +321,33 @@ class LocalTrainer:
         cfg.out.mkdir(parents=True, exist_ok=True)
         (cfg.out / "config.json").write_text(cfg.model_dump_json(indent=1))
         metrics = (cfg.out / "metrics.jsonl").open("a")
+        trackers = cfg.trackers(cfg.out, cfg.model_dump(mode="json"))
         if cfg.eval_data and self.start_step == 0:
-            metrics.write(json.dumps(self.evaluate(0)) + "\n")
+            record = self.evaluate(0)
+            metrics.write(json.dumps(record) + "\n")
+            trackers.log(record, 0)
         for step in range(self.start_step, cfg.steps):
             torch.manual_seed(cfg.seed * 100003 + step)
             try:
                 record = self.train_step(step)
             except Exception as exc:
+                metrics.close()
+                trackers.close()
                 if is_out_of_memory(exc):
-                    metrics.close()
                     raise self.out_of_memory(step, exc) from exc
                 raise
             if cfg.eval_data and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
                 record.update(self.evaluate(step + 1))
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
+            trackers.log(record, step + 1)
             log(record)
             if progress:
                 progress()
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
                 self.save(step + 1)
         metrics.close()
+        trackers.close()
         return cfg.out
 
     def out_of_memory(self, step: int, exc: BaseException) -> TrainingOutOfMemory:

@@ -33,6 +33,26 @@ def _one_line_error(out, code: int) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--device", "tpu"], "error: --device tpu: unknown device; one of auto | cpu | cuda | cuda:N"),
+        (["--dtype", "int8"], "error: Invalid value for '--dtype': 'int8' is not one of 'auto', 'bfloat16', 'float16', 'float32'."),
+        (["--model", "org/not-cached"], "error: --model org/not-cached: not in the local Hugging Face cache"),
+        (["--model", "org/not-cached", "--revision", "v9"], "error: --model org/not-cached at revision v9: not in the local"),
+        (["--max-turns", "x"], "error: Invalid value for '--max-turns': Input should be a valid integer"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line_in_the_projects_words(args, says, tmp_path):
+    line = _one_line_error(_run("ask", Path("examples/images/signs.png").resolve(), "q", *args, tmp_path=tmp_path), 2)
+    assert line.startswith(says) and "PlacementConfig" not in line and "Value error" not in line
+
+
+def test_a_missing_image_is_one_line(tmp_path):
+    line = _one_line_error(_run("ask", "no-such.png", "q", tmp_path=tmp_path), 2)
+    assert line == "error: Invalid value for 'IMAGE': file 'no-such.png' does not exist."
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")

@@ -12,6 +12,7 @@ so a seeded RL run gives the same trajectories however its episodes happen to be
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from transformers import (
 )
 
 from ..device import DType, Placement, check_fits, resolve, resolve_device
+from ..models import embedded_dtype_note
 from ..models.forward import check_image_tokens, mm_token_type_ids, vision_inputs
 from ..models.processor import load_processor
 from .base import Completion, GenerationRequest, SamplingParams
@@ -84,6 +86,8 @@ class TransformersBackend:
             else:
                 placement = resolve(device, dtype, model_dir=model_dir, compile=compile)
         check_fits(model_dir, placement)
+        if (note := embedded_dtype_note(model_dir, placement.dtype)) is not None:
+            warnings.warn(note, stacklevel=2)
         model = load_model(model_dir, placement)
         return cls(model, load_processor(model_dir), model_dir=model_dir, compile=placement.compile, **kwargs)
 
@@ -221,12 +225,23 @@ class TransformersBackend:
 
 
 def load_model(model_dir: str | Path, placement: Placement):
-    """The model of a folder, on the placement's device in its dtype (SDPA attention on GPUs)."""
+    """The model of a folder, loaded straight onto the placement's device in its dtype (transformers' ``device_map``:
+    no full copy staged in host memory first; SDPA attention on GPUs), without a progress bar."""
+    from transformers.utils import logging
+
     from ..models import check_weights
 
     check_weights(model_dir)
     extra = {"attn_implementation": "sdpa"} if placement.on_gpu else {}
-    return AutoModelForImageTextToText.from_pretrained(model_dir, dtype=placement.dtype, **extra).to(placement.device)
+    bars = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # a library prints nothing unless asked; loading from disk takes seconds
+    try:
+        return AutoModelForImageTextToText.from_pretrained(
+            model_dir, dtype=placement.dtype, device_map=str(placement.device), **extra
+        )
+    finally:
+        if bars:
+            logging.enable_progress_bar()
 
 
 class _SeededSampler(LogitsProcessor):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 from rich.console import Console
 
@@ -38,5 +36,3 @@ state = {"debug": False}
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback of any error")) -> None:
     state["debug"] = debug
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: a bad model name fails at once
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' loading bars (read when it is imported)

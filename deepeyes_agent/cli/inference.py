@@ -19,6 +19,7 @@ from .options import (
     DeviceOption,
     DTypeOption,
     ModelOption,
+    RevisionOption,
     ServedModelOption,
     ServerUrlOption,
     config_command,
@@ -39,8 +40,11 @@ def _csv(value: str | None) -> list[str] | None:
 def ask(
     image: Path = typer.Argument(..., exists=True, dir_okay=False, metavar="IMAGE", help="image file"),
     question: str = typer.Argument(..., metavar="QUESTION", help="question about the image"),
-    option: list[str] = typer.Option([], "--option", "-o", help="answer option (repeat for multiple choice)"),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", metavar="TEXT", help="an answer option (repeatable: -o A -o B for multiple choice)"
+    ),
     model: ModelOption = None,
+    revision: RevisionOption = None,
     backend: BackendOption = "transformers",
     server_url: ServerUrlOption = None,
     served_model: ServedModelOption = None,
@@ -74,7 +78,7 @@ def ask(
     from ..trajectory import Trajectory
     from ..zoom import ZoomConfig
 
-    model_dir = resolve_model_dir(model)
+    model_dir = resolve_model_dir(model, revision, progress=True)
     console.print(f"[dim]model: {model_dir}[/dim]")
     if is_embedded(model_dir) and not looks_like_zoomworld(load_image(image)):
         typer.echo(
@@ -158,6 +162,7 @@ def zoomworld(
 def evaluate(
     cfg: EvalConfig,
     model: ModelOption = None,
+    revision: RevisionOption = None,
     backend: BackendOption = "transformers",
     server_url: ServerUrlOption = None,
     served_model: ServedModelOption = None,
@@ -172,7 +177,7 @@ def evaluate(
     from ..graphs import AgentConfig
     from ..models import resolve_model_dir
 
-    model_dir = resolve_model_dir(model)
+    model_dir = resolve_model_dir(model, revision, progress=True)
     policy = make_backend(
         backend,
         model_dir,
@@ -213,6 +218,7 @@ def evaluate(
 def serve_model(
     cfg: ServeConfig,
     model: ModelOption = None,
+    revision: RevisionOption = None,
     print_only: bool = typer.Option(False, "--print", help="print the vLLM command instead of running it"),
 ) -> None:
     """Serve a model folder with vLLM (OpenAI-compatible + token-in/token-out) for --server-url."""
@@ -222,7 +228,7 @@ def serve_model(
     from ..models import resolve_model_dir
     from ..serving import server_command, server_env
 
-    cfg = cfg.model_copy(update={"model": resolve_model_dir(model)})
+    cfg = cfg.model_copy(update={"model": resolve_model_dir(model, revision, progress=True)})
     cmd = server_command(cfg)
     if print_only:
         typer.echo(shlex.join(cmd))

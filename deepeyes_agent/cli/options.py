@@ -29,9 +29,13 @@ ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="a local model folder (Qwen2.5-VL / Qwen3-VL / DeepEyes-7B), or 'base' (the embedded model before RL); "
-        "default: the embedded model",
+        help="a local model folder or a hub id (Qwen/Qwen2.5-VL-7B-Instruct, ChenShawn/DeepEyes-7B, Qwen3-VL), fetched "
+        "into the Hugging Face cache; or 'base' (the embedded model before RL); default: the embedded model",
     ),
+]
+RevisionOption = Annotated[
+    str | None,
+    typer.Option("--revision", help="the hub model's branch, tag or commit (default: main)"),
 ]
 BackendOption = Annotated[
     BackendKind,

@@ -11,7 +11,7 @@ from ..pretrain.config import PretrainConfig
 from ..rl.config import TrainConfig
 from ..rl.selection import SelectConfig
 from .app import app, console
-from .options import ModelOption, config_command
+from .options import ModelOption, RevisionOption, config_command
 
 
 @config_command(app, PretrainConfig)
@@ -81,14 +81,14 @@ def train(
 
 
 @config_command(app, SelectConfig, name="select")
-def select_rows(cfg: SelectConfig, model: ModelOption = None) -> None:
+def select_rows(cfg: SelectConfig, model: ModelOption = None, revision: RevisionOption = None) -> None:
     """Tool-use-oriented data selection: difficulty filter plus the tool-benefit criterion."""
     from ..backends import SamplingParams, TransformersBackend
     from ..graphs import AgentConfig
     from ..models import resolve_model_dir
     from ..rl.selection import select
 
-    model_dir = resolve_model_dir(model)
+    model_dir = resolve_model_dir(model, revision, progress=True)
     agent = AgentConfig.for_model(model_dir, sampling=SamplingParams(max_tokens=64))
     report = select(cfg, TransformersBackend.from_pretrained(model_dir, placement=cfg.placement(model_dir)), agent)
     console.print_json(json.dumps({k: v for k, v in report.items() if k != "config"}))

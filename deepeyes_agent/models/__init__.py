@@ -53,20 +53,38 @@ def is_embedded(model_dir: str | Path) -> bool:
     return Path(model_dir).resolve() in (SHIPPED_MODEL_DIR.resolve(), BASE_MODEL_DIR.resolve())
 
 
-def resolve_model_dir(model: str | Path | None) -> Path:
-    """``model`` as a model folder (``None``: the embedded default, ``"base"``: the embedded model before RL); a
-    path that is not one is an :class:`~deepeyes_agent.errors.InputError` naming it (hub names are not fetched:
-    there is no hub here)."""
+def embedded_dtype_note(model_dir: str | Path, dtype) -> str | None:
+    """What to tell someone running an embedded model in another precision than it was trained in (measured: 200
+    held-out zoom-world rows, greedy, CPU)."""
+    import torch
+
+    if dtype is torch.float32 or not is_embedded(model_dir):
+        return None
+    return (
+        f"the embedded model was trained in float32; in {str(dtype).removeprefix('torch.')} it scored 93.5 % on 200 "
+        "held-out rows against 94.0 % in float32 (CPU, bfloat16 measured; float16 and GPUs unmeasured)"
+    )
+
+
+def resolve_model_dir(model: str | Path | None, revision: str | None = None, *, progress: bool = False) -> Path:
+    """``model`` as a model folder: ``None`` the embedded default, ``"base"`` the embedded model before RL, a local
+    folder, or a hub id (``org/name``, fetched into the Hugging Face cache or found there, at ``revision``; see
+    :mod:`deepeyes_agent.models.hub`; ``progress``: show the download). Anything else is an
+    :class:`~deepeyes_agent.errors.InputError` naming it."""
     from ..errors import InputError
 
     if model is None:
         return default_model_dir()
     if str(model) == "base" and not Path(model).exists():
         return base_model_dir()
-    path = Path(model).expanduser()
+    from .hub import fetch, is_hub_id
+
+    path = fetch(str(model), revision, progress=progress) if is_hub_id(str(model)) else Path(model).expanduser()
     if not (path / "config.json").is_file():
         what = "no such folder" if not path.exists() else "not a model folder (no config.json)"
-        raise InputError(f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder")
+        raise InputError(
+            f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder or a hub id (org/name)"
+        )
     try:
         config = json.loads((path / "config.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from ..configs import ModelRunConfig
 from ..models.spec import TinyModelSpec
+from ..tracking import TrackingSettings
 from ..protocol import COMPACT_SYSTEM_PROMPT
 from .tasks import ALL_TASKS
 
@@ -39,7 +40,7 @@ def embedded_spec() -> TinyModelSpec:
     )
 
 
-class PretrainConfig(ModelRunConfig):
+class PretrainConfig(ModelRunConfig, TrackingSettings):
     """Pretraining of the embedded model on zoom-world skills (the recipe: recipes/embedded_model/)."""
 
     out: Path = Field(description="run folder (resumes from its checkpoint when present)")

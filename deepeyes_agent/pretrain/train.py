@@ -178,6 +178,7 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
     merge = processor.image_processor.merge_size
     pad_id = processor.tokenizer.pad_token_id
     metrics_file = (cfg.out / "metrics.jsonl").open("a")
+    trackers = cfg.trackers(cfg.out, cfg.model_dump(mode="json"))
     model.train()
     t_last, seen = time.time(), 0
     end = min(cfg.steps, cfg.stop_after or cfg.steps)
@@ -238,7 +239,9 @@ def run(cfg: PretrainConfig, *, log=print) -> Path:
             log(f"eval @ {step + 1}: " + " ".join(f"{k}={v:.2f}" for k, v in skills.items()))
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
+        trackers.log(record, step + 1)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
             save_checkpoint(cfg.out, model, processor, optimizer, probe, step + 1, cfg)
     metrics_file.close()
+    trackers.close()
     return cfg.out / CHECKPOINT_NAME

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError, ToolError
+from ..extras import require
 from .base import ToolContext, ToolResult, VisualTool, purpose_of
 from .content import content_to_result
 from .langchain import image_data_url
@@ -111,6 +112,7 @@ def read_servers(config: dict | str | Path) -> dict[str, dict]:
 def mcp_tools(config: dict | str | Path) -> list[McpTool]:
     """Every tool of every server in ``config`` (see the module docstring), the servers connected now."""
     servers = {name: ServerSpec.model_validate(spec) for name, spec in read_servers(config).items()}
+    require("mcp", "mcp", "MCP servers' tools")
     connections = [_runtime().connection(name, spec) for name, spec in servers.items()]
     _runtime().run(_gather(*(c.ensure() for c in connections)))
     return [McpTool(c, tool) for c in connections for tool in c.tools]
