@@ -38,8 +38,13 @@ def _unavailable(name):
 
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, stub: tuple[str, ...]):
+        self.stub = stub
+
     def find_spec(self, name, path, target=None):
         root = name.split(".")[0]
+        if root not in self.stub:
+            return None
         if root == "vllm" or (root == "flash_attn" and name in FLASH_ATTN_PACKAGES):
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         return None
@@ -64,10 +69,11 @@ def _ours(name: str) -> bool:
 
 
 @contextmanager
-def openrlhf_on_cpu():
-    """Stub the GPU-only modules; afterwards drop them and every openrlhf module imported against them."""
+def openrlhf_on_cpu(stub: tuple[str, ...] = GPU_ONLY):
+    """Stub the GPU-only modules; afterwards drop them and every openrlhf module imported against them.
+    ``stub=("flash_attn",)`` where the real vLLM (the CPU build) is wanted."""
     before = {k for k in sys.modules if _ours(k)}
-    finder = _StubFinder()
+    finder = _StubFinder(stub)
     sys.meta_path.insert(0, finder)
     try:
         yield

@@ -20,6 +20,7 @@ from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.cli import app
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.models.forward import mm_token_type_ids
+from deepeyes_agent.models.vllm_folder import STOCK_PROCESSORS, processor_class
 from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.openrlhf import AGENT_FILE
 from deepeyes_agent.rl.reward import compute_reward
@@ -273,6 +274,8 @@ def test_dry_run_command_is_accepted_by_openrlhfs_parser(orl, tmp_path, monkeypa
     assert ns["ds.lora.rank"] == 64 and ns["ds.lora.alpha"] == 128  # LoRA through OpenRLHF's own flags
     assert ns["ds.lora.target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert ns["train.agent_func_path"] == str(AGENT_FILE) and AGENT_FILE.is_file()
+    # the embedded model's folder as vLLM and OpenRLHF's AutoProcessor load it: the stock Qwen processor
+    assert processor_class(Path(ns["actor.model_name_or_path"])) in STOCK_PROCESSORS
     exported = [json.loads(line) for line in open(ns["data.prompt_dataset"])]
     assert len(exported) == 6 and all(json.loads(r["label"])["answer"] for r in exported)
     env = json.loads(command[command.index("--runtime-env-json") + 1])["env_vars"]
@@ -302,6 +305,22 @@ def test_too_few_rollouts_for_the_gpus_is_refused_before_launch(tmp_path):
     )
     assert result.exit_code != 0
     assert "actor GPUs without a batch" in str(result.exception)
+
+
+@pytest.mark.parametrize("command", ["rollout", "train"])
+def test_a_tool_that_does_not_import_stops_the_command_before_any_engine(command, tmp_path):
+    """The tools resolve where the command runs first: a bad one is one line (exit 2), before Ray or an engine."""
+    import ray
+
+    from deepeyes_agent.data.zoomworld import generate
+    from deepeyes_agent.errors import InputError
+
+    rows = generate(tmp_path / "zw", n=2, seed=3)
+    args = ["openrlhf", command, "--data", str(rows), "--out", str(tmp_path / "run"), "--tools", "zoom,nosuch.mod:x"]
+    result = CliRunner().invoke(app, args + (["--dry-run"] if command == "train" else []))
+    assert isinstance(result.exception, InputError)
+    assert str(result.exception) == "tool nosuch.mod:x cannot be imported: No module named 'nosuch'"
+    assert not ray.is_initialized() and not (tmp_path / "run" / "openrlhf" / "prompts.jsonl").exists()
 
 
 def test_export_reports_bad_rows_and_shuffles_options(tmp_path):

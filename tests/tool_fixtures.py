@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated
 
@@ -9,7 +10,19 @@ from langchain_core.tools import InjectedToolArg, tool
 from PIL import Image, ImageEnhance
 from pydantic import Field
 
-from deepeyes_agent.tools import Box, visual_tool
+from deepeyes_agent.tools import Box, ZoomTool, visual_tool
+
+
+class WorkerZoom(ZoomTool):
+    """DeepEyes' zoom under the same name and prompt (so a model trained on the zoom calls it), imported by path
+    (``tool_fixtures:WorkerZoom``): each call appends the id of the process that runs it to the file named by
+    ``TOOL_FIXTURES_CALL_LOG``, to show where a tool runs — on OpenRLHF's Ray workers, not the driver."""
+
+    def call(self, context, arguments):
+        if log := os.environ.get("TOOL_FIXTURES_CALL_LOG"):
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+        return super().call(context, arguments)
 
 
 @visual_tool

@@ -82,9 +82,7 @@ def resolve_model_dir(model: str | Path | None, revision: str | None = None, *, 
     path = fetch(str(model), revision, progress=progress) if is_hub_id(str(model)) else Path(model).expanduser()
     if not (path / "config.json").is_file():
         what = "no such folder" if not path.exists() else "not a model folder (no config.json)"
-        raise InputError(
-            f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder or a hub id (org/name)"
-        )
+        raise InputError(f"--model {model}: {what}; pass a local Qwen2.5-VL / Qwen3-VL folder or a hub id (org/name)")
     try:
         config = json.loads((path / "config.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

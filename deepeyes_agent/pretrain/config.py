@@ -9,8 +9,8 @@ from pydantic import Field, field_validator
 
 from ..configs import ModelRunConfig
 from ..models.spec import TinyModelSpec
-from ..tracking import TrackingSettings
 from ..protocol import COMPACT_SYSTEM_PROMPT
+from ..tracking import TrackingSettings
 from .tasks import ALL_TASKS
 
 

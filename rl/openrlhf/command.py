@@ -40,6 +40,11 @@ class ClusterConfig(RunConfig):
     working_dir: Path | None = Field(None, description="uploaded with the job (ray-job only)")
 
 
+def images_per_prompt(cfg: TrainConfig) -> int:
+    """``--data.max_images_per_prompt``: the first image plus one crop per further turn (vLLM's per-prompt limit)."""
+    return 1 + cfg.max_turns
+
+
 def train_args(
     cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, label_key: str = "label"
 ) -> list[str]:
@@ -66,8 +71,7 @@ def train_args(
         "--data.input_key": "prompt",
         "--data.label_key": label_key,
         "--data.image_key": "images",
-        # the first image plus one crop per further turn
-        "--data.max_images_per_prompt": 1 + cfg.max_turns,
+        "--data.max_images_per_prompt": images_per_prompt(cfg),
         "--data.max_len": cfg.max_length,
         "--rollout.max_new_tokens": cfg.max_new_tokens,
         "--rollout.n_samples_per_prompt": cfg.rollouts_per_prompt,

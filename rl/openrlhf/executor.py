@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import sys
 
 from openrlhf.utils.agent import AgentExecutorBase
 
 from deepeyes_agent.backends.base import SamplingParams
 from deepeyes_agent.datasets.deepeyes import user_text
 from deepeyes_agent.datasets.sources import image_bytes
+from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.visual_agent import create_visual_agent
 from deepeyes_agent.images import ImageStore, load_image
 from deepeyes_agent.tools import Toolbox
@@ -29,6 +32,7 @@ from ..reward import compute_reward
 from .engine import EngineBackend
 from .response import to_openrlhf
 from .settings import AgentSettings
+from .weights import log_engine_weights
 
 
 def parse_label(label, question: str = "") -> Truth:
@@ -79,9 +83,17 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
     def __init__(self, settings: AgentSettings | None = None):
         self.settings = settings or AgentSettings.from_env()
         self.judge = self.settings.make_judge()
-        # the tools are imported here, on the Ray worker, once (their modules must be installed there); its MCP
-        # servers are connected here too, one client per worker
-        self.toolbox = Toolbox.for_config(self.settings.agent)
+        # the tools are imported here, on the Ray worker, once: their modules must be installed there; its MCP servers
+        # are connected here too, one client per worker (each server must be reachable from every worker). A tool
+        # that does not import, or a server that does not answer, fails the engine's start (OpenRLHF builds the
+        # executor in its __init__), in one line naming the worker, instead of every episode
+        try:
+            self.toolbox = Toolbox.for_config(self.settings.agent)
+        except InputError as exc:
+            raise InputError(
+                f"on the Ray worker {socket.gethostname()} ({sys.executable}): {exc} — install the tool's package on "
+                "every node, or ship its folder with the job (Ray runtime env: working_dir or PYTHONPATH)"
+            ) from None
 
     def agent_config(self, sampling_params, max_length: int):
         """Episode bounds from the settings; context budget and sampling from OpenRLHF's run."""
@@ -98,6 +110,7 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         )
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
+        await log_engine_weights(llm_engine)  # only with DEEPEYES_OPENRLHF_WEIGHTS_LOG set: did a weight sync land?
         question = question_of(prompt)
         truth = parse_label(label, question.strip())
         store = ImageStore()
@@ -118,7 +131,7 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
         traj = Trajectory.from_state(state)
         # an LLM judge is blocking HTTP with retries: keep it off the engine's event loop
         reward = await asyncio.to_thread(compute_reward, traj, truth, self.judge, self.settings.reward)
-        return to_openrlhf(
+        response = to_openrlhf(
             traj,
             store,
             reward,
@@ -129,3 +142,7 @@ class DeepEyesAgentExecutor(AgentExecutorBase):
             with_logprobs=getattr(sampling_params, "logprobs", None) is not None,
             tool_names=self.toolbox.names,
         )
+        if self.settings.trajectories:  # for the viewer: the crops must be on disk before the driver reads them
+            await asyncio.to_thread(store.flush)
+            response["trajectory"] = traj.model_dump(mode="json")
+        return response

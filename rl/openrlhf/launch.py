@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.state import AgentConfig
 from deepeyes_agent.models import resolve_model_dir
+from deepeyes_agent.models.vllm_folder import vllm_model_dir
+from deepeyes_agent.tools import Toolbox
 
 from ..config import TrainConfig
 from .command import ClusterConfig, launch_command, render
@@ -16,32 +19,59 @@ from .export import export_openrlhf
 from .settings import AgentSettings
 
 
-def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, Path]:
+@dataclass
+class Prepared:
+    """What an OpenRLHF run reads, written under ``OUT/openrlhf``."""
+
+    model: Path
+    """the folder OpenRLHF loads: its vLLM engine and ``AutoProcessor`` need the stock Qwen processor, so the
+    embedded models' image-only one is swapped (:func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`); a real
+    Qwen folder is used as it is"""
+    dataset: Path
+    label_key: str
+    settings: Path
+    agent: AgentConfig
+    toolbox: Toolbox
+    """the tools, resolved here first: one that does not import stops the launch before any engine starts"""
+
+
+def prepare_inputs(cfg: TrainConfig, *, trajectories: bool = False) -> Prepared:
     """Writes ``OUT/openrlhf/prompts.jsonl`` (or ``prompts.parquet``: a DeepEyes-47k parquet's usable rows, columns
-    intact) and ``OUT/openrlhf/agent_settings.json``; returns the command."""
+    intact) and ``OUT/openrlhf/agent_settings.json``."""
     folder = (cfg.out / "openrlhf").resolve()
     model = resolve_model_dir(cfg.model).resolve()
+    agent = AgentConfig.for_model(model, max_turns=cfg.max_turns, **cfg.agent_overrides())
+    toolbox = Toolbox.for_config(agent)
     report = export_openrlhf(cfg.data, folder / "prompts.jsonl", seed=cfg.seed)
-    dataset = report.path
     bad = [s for s in report.skipped if "no tool env" not in s["reason"]]  # rows DeepEyes trains without the tool
     if bad:
         lines = ", ".join(f"row {s['line']}: {s['reason']}" for s in bad[:5])
         raise InputError(f"{cfg.data}: {len(bad)} bad rows ({lines}{' …' if len(bad) > 5 else ''})")
     if not report.written:
         raise InputError(f"{cfg.data}: no rows to train on ({len(report.skipped)} skipped)")
-    agent = AgentConfig.for_model(model, max_turns=cfg.max_turns, **cfg.agent_overrides())
     settings = AgentSettings(
-        agent=agent, reward=cfg.reward, judge=cfg.judge, judge_url=cfg.judge_url, judge_model=cfg.judge_model
+        agent=agent,
+        reward=cfg.reward,
+        judge=cfg.judge,
+        judge_url=cfg.judge_url,
+        judge_model=cfg.judge_model,
+        trajectories=trajectories,
     ).write(folder / "agent_settings.json")
+    return Prepared(vllm_model_dir(model), report.path, report.label_key, settings, agent, toolbox)
+
+
+def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, Path]:
+    """The inputs (:func:`prepare_inputs`) and the ``train_ppo_ray`` command."""
+    run = prepare_inputs(cfg)
     command = launch_command(
         cfg.model_copy(update={"out": cfg.out.resolve()}),
         cluster,
-        model=model,
-        dataset=dataset,
-        settings=settings,
-        label_key=report.label_key,
+        model=run.model,
+        dataset=run.dataset,
+        settings=run.settings,
+        label_key=run.label_key,
     )
-    return command, dataset, settings
+    return command, run.dataset, run.settings
 
 
 def prepare_and_launch(cfg: TrainConfig, cluster: ClusterConfig, *, dry_run: bool, echo=print) -> int:

@@ -30,6 +30,11 @@ class AgentSettings(BaseModel):
     judge: Literal["option", "exact", "llm"] = "option"
     judge_url: str | None = None
     judge_model: str = "judge"
+    trajectories: bool = Field(
+        False,
+        description="return each episode's Trajectory in the rollout dict, its images flushed to the image store "
+        "(`openrlhf rollout` writes them for the viewer); off in training, where every dict crosses Ray each step",
+    )
 
     def make_judge(self) -> Judge:
         return make_judge(self.judge, self.judge_url, self.judge_model)
