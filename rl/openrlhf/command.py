@@ -46,7 +46,7 @@ def images_per_prompt(cfg: TrainConfig) -> int:
 
 
 def train_args(
-    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, label_key: str = "label"
+    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path | str, dataset: Path, label_key: str = "label"
 ) -> list[str]:
     """``train_ppo_ray`` arguments. One optimizer update per step (train batch = all rollouts of a step)."""
     gpus = cluster.nodes * cluster.gpus_per_node
@@ -131,7 +131,13 @@ def train_args(
 
 
 def launch_command(
-    cfg: TrainConfig, cluster: ClusterConfig, *, model: Path, dataset: Path, settings: Path, label_key: str = "label"
+    cfg: TrainConfig,
+    cluster: ClusterConfig,
+    *,
+    model: Path | str,
+    dataset: Path,
+    settings: Path,
+    label_key: str = "label",
 ) -> list[str]:
     """The whole command line: the agent settings travel as an environment variable (Ray runtime env)."""
     module = [

@@ -10,6 +10,7 @@ from pathlib import Path
 from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.state import AgentConfig
 from deepeyes_agent.models import resolve_model_dir
+from deepeyes_agent.models.hub import is_hub_id
 from deepeyes_agent.models.vllm_folder import vllm_model_dir
 from deepeyes_agent.tools import Toolbox
 
@@ -23,10 +24,12 @@ from .settings import AgentSettings
 class Prepared:
     """What an OpenRLHF run reads, written under ``OUT/openrlhf``."""
 
-    model: Path
-    """the folder OpenRLHF loads: its vLLM engine and ``AutoProcessor`` need the stock Qwen processor, so the
-    embedded models' image-only one is swapped (:func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`); a real
-    Qwen folder is used as it is"""
+    model: Path | str
+    """what OpenRLHF loads: a hub id as it is (every node fetches it: OpenRLHF and vLLM read hub ids; with a pinned
+    ``revision``, the local snapshot), a real Qwen folder as it is; the embedded models' folder with the stock Qwen
+    processor its vLLM engine and ``AutoProcessor`` need (:func:`~deepeyes_agent.models.vllm_folder.vllm_model_dir`)"""
+    folder: Path
+    """the same model on this machine (a local run — ``openrlhf rollout`` — loads this)"""
     dataset: Path
     label_key: str
     settings: Path
@@ -39,7 +42,7 @@ def prepare_inputs(cfg: TrainConfig, *, trajectories: bool = False) -> Prepared:
     """Writes ``OUT/openrlhf/prompts.jsonl`` (or ``prompts.parquet``: a DeepEyes-47k parquet's usable rows, columns
     intact) and ``OUT/openrlhf/agent_settings.json``."""
     folder = (cfg.out / "openrlhf").resolve()
-    model = resolve_model_dir(cfg.model).resolve()
+    model = resolve_model_dir(cfg.model, cfg.revision, progress=True).resolve()  # a hub id: fetched here, once
     agent = AgentConfig.for_model(model, max_turns=cfg.max_turns, **cfg.agent_overrides())
     toolbox = Toolbox.for_config(agent)
     report = export_openrlhf(cfg.data, folder / "prompts.jsonl", seed=cfg.seed)
@@ -57,7 +60,10 @@ def prepare_inputs(cfg: TrainConfig, *, trajectories: bool = False) -> Prepared:
         judge_model=cfg.judge_model,
         trajectories=trajectories,
     ).write(folder / "agent_settings.json")
-    return Prepared(vllm_model_dir(model), report.path, report.label_key, settings, agent, toolbox)
+    local = vllm_model_dir(model)
+    # a hub id goes to OpenRLHF as it is (each node fetches it) unless pinned or its processor had to be swapped
+    by_id = cfg.model is not None and is_hub_id(str(cfg.model)) and cfg.revision is None and local == model
+    return Prepared(str(cfg.model) if by_id else local, local, report.path, report.label_key, settings, agent, toolbox)
 
 
 def prepare(cfg: TrainConfig, cluster: ClusterConfig) -> tuple[list[str], Path, Path]:

@@ -221,7 +221,7 @@ def run_rollout(cfg: TrainConfig, *, dtype: EngineDType = "bfloat16") -> Rollout
         ) from exc
     from deepeyes_agent.serving import context_length, is_cpu_build
 
-    max_len = min(cfg.max_length, context_length(run.model))
+    max_len = min(cfg.max_length, context_length(run.folder))
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with warnings.catch_warnings():  # Ray's notice about a default it will change (visible devices at 0 GPUs)
@@ -242,7 +242,7 @@ def run_rollout(cfg: TrainConfig, *, dtype: EngineDType = "bfloat16") -> Rollout
             engines = create_vllm_engines(
                 1,  # engines
                 cfg.vllm.tensor_parallel_size,
-                str(run.model),
+                str(run.folder),
                 cfg.seed,
                 False,  # full determinism
                 False,  # prefix caching
@@ -266,7 +266,7 @@ def run_rollout(cfg: TrainConfig, *, dtype: EngineDType = "bfloat16") -> Rollout
         strategy = SimpleNamespace(
             args=_openrlhf_args(cfg, cfg.prompts_per_step, run.label_key), is_rank_0=lambda: True, print=lambda *_: None
         )
-        tokenizer = get_tokenizer(str(run.model), None, "left", strategy)  # what PPOTrainer gives the generator
+        tokenizer = get_tokenizer(str(run.folder), None, "left", strategy)  # what PPOTrainer gives the generator
         data = blending_datasets(str(run.dataset), None, strategy, cfg.seed, dataset_split="train")
         data = data.select(range(min(cfg.prompts_per_step, len(data))))  # one step's prompts, in file order
         prompts = PromptDataset(data, tokenizer, strategy)
@@ -293,7 +293,7 @@ def run_rollout(cfg: TrainConfig, *, dtype: EngineDType = "bfloat16") -> Rollout
     finally:
         ray.shutdown()
     timings["total_s"] = time.perf_counter() - started
-    return _write(run.dataset, out, traces, experiences, responses, timings, dtype=dtype, model=run.model)
+    return _write(run.dataset, out, traces, experiences, responses, timings, dtype=dtype, model=run.folder)
 
 
 def _write(dataset, out, traces, experiences, responses, timings, **about) -> RolloutResult:
