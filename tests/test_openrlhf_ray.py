@@ -187,7 +187,9 @@ def test_the_command_prints_each_episode_and_writes_trajectories_the_viewer_open
     )
     assert out.exit_code == 0, out.output
     html = page.read_text()
-    assert cropped.question in html and "image 1: image_zoom_in_tool · box" in html  # the crop, shown from the images the worker stored
+    assert (
+        cropped.question in html and "image 1: image_zoom_in_tool · box" in html
+    )  # the crop, shown from the images the worker stored
 
 
 def test_a_tool_missing_on_the_workers_fails_the_start_in_one_line(tmp_path):
