@@ -21,7 +21,7 @@ def main() -> None:
     warnings are one line each."""
     from ..errors import BAD_INPUT, exit_code, one_line
 
-    warnings.showwarning = _one_line_warning
+    warnings.formatwarning = _one_line_warning  # (not showwarning: warnings.catch_warnings records still)
     try:
         code = app(standalone_mode=False)
     except UsageError as exc:  # a flag, choice or argument the parser refused (a missing image file among them)
@@ -41,5 +41,5 @@ def main() -> None:
 UsageError = typer.BadParameter.__mro__[1]  # the usage error of the click that typer runs (its own copy, or click)
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {' '.join(str(message).split())}\n"
