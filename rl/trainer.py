@@ -2,14 +2,15 @@
 
 One machine (the CPU or one GPU). The policy is the rollout backend's own model, so weights are in sync
 after every step; a backend holding a separate copy (an in-process vLLM engine, colocated on the GPU and asleep
-during the update) gets ``load_state_dict``. Device, precision and LoRA are decided in :mod:`.policy`.
+during the update) gets the new weights — with LoRA the adapter itself (vLLM applies it exactly; merged into bfloat16
+weights most of an early update would round away), else the state dict. Device, precision and LoRA are decided in
+:mod:`.policy`.
 Checkpoints are atomic; ``resume`` continues from the last complete one with the same data stream; an
 out-of-memory stops the run naming the settings to lower, the last checkpoint intact.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -31,9 +32,25 @@ from deepeyes_agent.models import agent_defaults, resolve_model_dir, write_agent
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
 from .judges import make_judge
-from .lora import ADAPTER_DIR, adapters_disabled, has_adapters, merged_state_dict, save_adapter
+from .lora import (
+    ADAPTER_DIR,
+    adapters_are_zero,
+    adapters_disabled,
+    has_adapters,
+    merged_weights,
+    save_adapter,
+    save_merged,
+)
 from .metrics import step_metrics
-from .policy import adopt_policy, load_policy, make_optimizer, memory_report, prepare_for_training
+from .policy import (
+    adopt_policy,
+    load_policy,
+    make_optimizer,
+    memory_report,
+    prepare_for_training,
+    reference_model,
+    release_memory,
+)
 from .precision import MovedWeights
 from .rollout import Episode, collect
 from .tensors import collate_trajectories, token_logprobs
@@ -90,6 +107,7 @@ class LocalTrainer:
         self.model_dir = resolve_model_dir(cfg.model, cfg.revision, progress=True)
         resume = latest(cfg.out)
         self.start_step = 0
+        loaded_here = backend is None
         if backend is None:
             backend, self.precision = load_policy(cfg, self.model_dir, resume)
         else:
@@ -98,20 +116,23 @@ class LocalTrainer:
             warnings.warn(warning, stacklevel=2)
         self.backend, self.model = backend, backend.model
         self.trained = prepare_for_training(self.model, cfg)
+        if getattr(backend, "autocast", "absent") is None:  # rollouts on the trained model: in the compute dtype
+            backend.autocast = self.precision.rollout_autocast
         self.rollout_backend = rollout_backend or backend
         if rollout_backend is None and cfg.rollout_backend == "vllm":
-            from deepeyes_agent.backends.vllm_backend import VLLMBackend
+            from deepeyes_agent.backends.vllm_backend import VLLMBackend, lora_rank_for_vllm
 
+            lora = {"enable_lora": True, "max_lora_rank": lora_rank_for_vllm(cfg.lora.rank)} if cfg.lora.enabled else {}
             self.rollout_backend = VLLMBackend(
-                resume or self.model_dir,
+                self.model_dir if cfg.lora.enabled else resume or self.model_dir,  # LoRA: the base, plus the adapter
                 dtype="auto" if self.precision.device.type != "cuda" else dtype_name(self.precision.compute),
                 max_images=cfg.max_turns + 1,
                 seed=cfg.seed,
                 engine=cfg.vllm,
                 sleep_mode=self.precision.device.type == "cuda",
+                **lora,
             )
-            if has_adapters(self.model):  # the engine started from the base weights: give it the adapters' too
-                self.rollout_backend.load_state_dict(merged_state_dict(self.model))
+            self.sync_weights(0)  # a resumed run's adapter (a fresh one adds nothing: nothing is sent)
         self.store = store or ImageStore()
         self.agent_config = AgentConfig.for_model(
             self.model_dir,
@@ -128,7 +149,7 @@ class LocalTrainer:
                 self.precision.scaler.load_state_dict(state["grad_scaler"])
             self.start_step = state["step"]
         if cfg.grpo.kl_coef > 0 and not has_adapters(self.model):
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            self.reference = reference_model(self.model, self.precision, self.model_dir if loaded_here else None)
         else:  # no KL, or LoRA: the reference is the base model itself, adapters switched off
             self.reference = None
         self.moved: MovedWeights | None = None
@@ -212,6 +233,7 @@ class LocalTrainer:
             policy.unscale(self.optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip))
             policy.step(self.optimizer)
+        release_memory(self.optimizer, device)
         self.model.eval()
         return {
             **stats,
@@ -243,7 +265,7 @@ class LocalTrainer:
             sleep()
         update = self.update(episodes)
         self.phase = "weight sync"
-        self.sync_weights()
+        self.sync_weights(step + 1)
         return {
             "step": step + 1,
             **step_metrics(episodes),
@@ -254,13 +276,24 @@ class LocalTrainer:
             **({"skipped_rows": self.unusable} if self.unusable else {}),
         }
 
-    def sync_weights(self) -> None:
-        """The rollout backend generates with the new weights: it is the trained model itself, or it gets them
-        (merged with the adapters under LoRA) through ``load_state_dict``."""
+    def sync_weights(self, step: int) -> None:
+        """The rollout backend generates with the new weights: it is the trained model itself; or, under LoRA, it
+        is given the adapter (``load_adapter``: a vLLM engine applies it at run time — nothing while the adapters
+        are still zero) or, a backend that cannot take one, the merged weights; or it gets the state dict."""
         backend = self.rollout_backend
         if getattr(backend, "model", None) is self.model:
             return
-        backend.load_state_dict(merged_state_dict(self.model) if has_adapters(self.model) else self.model.state_dict())
+        if has_adapters(self.model):
+            if adapters_are_zero(self.model):
+                return
+            if getattr(backend, "serves_adapters", False):
+                folder = self.cfg.out / "rollout-adapter" / f"step{step:05d}"
+                save_adapter(self.model, self.cfg.lora, folder, self.model_dir)
+                backend.load_adapter(folder)
+                return
+            backend.load_state_dict(dict(merged_weights(self.model)))
+            return
+        backend.load_state_dict(self.model.state_dict())
 
     def agent_defaults(self) -> dict:
         """How the checkpoint is prompted: its tools, calls a turn, prompt style (and a prompt of its own, if any)."""
@@ -279,7 +312,7 @@ class LocalTrainer:
 
         def write(folder: Path) -> None:
             if has_adapters(self.model):
-                self.model.save_pretrained(folder, state_dict=merged_state_dict(self.model))
+                self.merged = save_merged(self.model, folder)  # a layer at a time; what it kept of the update
                 save_adapter(self.model, self.cfg.lora, folder / ADAPTER_DIR, self.model_dir)
             else:
                 self.model.save_pretrained(folder)
@@ -338,14 +371,16 @@ class LocalTrainer:
                 raise
             if cfg.eval_data and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
                 record.update(self.evaluate(step + 1))
+            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+                self.save(step + 1)
+                if has_adapters(self.model):  # the share of adapted weights the bfloat16 merge changed
+                    record["merged_weights_changed"] = self.merged.share
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
             trackers.log(record, step + 1)
             log(record)
             if progress:
                 progress()
-            if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                self.save(step + 1)
         metrics.close()
         trackers.close()
         return cfg.out

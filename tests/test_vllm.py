@@ -149,8 +149,8 @@ def test_weight_update_reaches_the_running_engine(moved, engine, reference, scen
 
 @pytest.mark.parametrize("lora_rank", [0, 8], ids=["full", "lora"])
 def test_trainer_rolls_out_on_vllm_and_syncs_weights_every_step(zoomer, engine, scene_path, tmp_path, lora_rank):
-    """Full fine-tune: the engine gets the trained weights after the step; LoRA: the base merged with the adapters
-    (the engine never sees an adapter, so any vLLM serves the result)."""
+    """Full fine-tune: the engine gets the trained weights after the step; LoRA on an engine started without LoRA
+    support: the base merged with the adapters (in float32 here, so nothing rounds away)."""
     from deepeyes_agent.rl.config import TrainConfig
     from deepeyes_agent.rl.trainer import LocalTrainer
 

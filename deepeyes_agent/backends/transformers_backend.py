@@ -1,8 +1,14 @@
 """In-process transformers backend (CPU default; also the trainer's model).
 
 Requests that arrive together are left-padded into one batched ``generate``; the logprob of each
-sampled token is taken from the raw logits (the model's distribution, as vLLM reports it), so a
-training forward over the same ids reproduces it.
+sampled token is taken from the raw logits as the token is chosen (the model's distribution, as vLLM reports it; no
+``(batch × vocab)`` logits are kept per step), so a training forward over the same ids reproduces it.
+
+The KV cache: on the CPU a static cache sized for each call (one allocation; a growing cache's ``torch.cat`` of every
+layer at every step was a quarter of a rollout's time), on a GPU transformers' dynamic cache (attention reads what
+was written, not a cache as long as the longest call so far), and a static one when compiling (what the compiled
+step needs). A trainer in mixed precision sets ``autocast``: rollouts then generate from its float32 master weights
+under ``torch.autocast`` in the compute dtype (bfloat16 matmuls and KV cache).
 
 Sampling draws from a generator per request (seeded by the request's seed, else from torch's global
 RNG), as vLLM does: what a seeded request samples does not depend on which requests share its batch,
@@ -64,7 +70,15 @@ class TransformersBackend:
         self.pixel_cache_bytes = 512 * 1024**2
         if max_batch_size is None:  # a GPU decodes 32+ rows for little more than one row costs; a CPU does not
             max_batch_size = 64 if next(model.parameters()).device.type == "cuda" else 16
-        self._batcher = RequestBatcher(self.generate, max_batch_size=max_batch_size, wait_s=batch_wait_s)
+        self.autocast: torch.dtype | None = (
+            None  # generate under torch.autocast in this dtype (a mixed-precision trainer)
+        )
+        # by weak reference: the batcher (and the images' finalizers) must not keep the model alive once the backend
+        # is dropped — a benchmark or a trainer that frees a 7B frees it at once, without a garbage collection
+        generate = weakref.WeakMethod(self.generate)
+        self._batcher = RequestBatcher(
+            lambda requests: generate()(requests), max_batch_size=max_batch_size, wait_s=batch_wait_s
+        )
 
     @classmethod
     def from_pretrained(
@@ -108,7 +122,7 @@ class TransformersBackend:
                     while self._pixels_bytes > self.pixel_cache_bytes and len(self._pixels) > 1:
                         _, old = self._pixels.popitem(last=False)
                         self._pixels_bytes -= old["pixel_values"].nbytes
-                weakref.finalize(img, self._forget, key)
+                weakref.finalize(img, _forget, weakref.ref(self), key)
             parts.append(hit)
         return {k: torch.cat([p[k] for p in parts]) for k in ("pixel_values", "image_grid_thw")}
 
@@ -168,41 +182,36 @@ class TransformersBackend:
         check_image_tokens(ids, vis.get("image_grid_thw"), image_token_id, self.processor.image_processor.merge_size)
         stops = [self.eos_token_id, *sampling.stop_token_ids]
         if forced:
-            choose = _Force(forced)
+            choose: _Chooser = _Force(forced)
         elif sampling.temperature > 0:
             choose = _SeededSampler(sampling, [r.sampling.seed for r in requests])
         else:
-            choose = None  # greedy
+            choose = _Greedy()
+        autocast = self.autocast if self.autocast is not None and not self.compile else None  # (see the docstring)
+        static = self.compile or (device.type == "cpu" and autocast is None)
         config = GenerationConfig(
             max_new_tokens=len(forced) if forced else max(r.sampling.max_tokens for r in requests),
             do_sample=False,  # the token is chosen by ``choose``; generate's argmax only reads its one-hot
-            # a cache allocated once for prompt + max_new_tokens: the growing cache's torch.cat of every layer at every
-            # step was a quarter of a 32-row rollout's time (benchmarks/vs_trl.py)
-            cache_implementation="static",
+            repetition_penalty=1.0,  # not the model folder's (Qwen's 1.05): the raw distribution, as vLLM samples it
+            cache_implementation="static" if static else None,
             disable_compile=not self.compile,  # on a GPU transformers would compile the step on the first call
             eos_token_id=stops,
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
-            output_logits=True,
         )
-        with self._lock:
+        with self._lock, _autocast(device, autocast):
+            if not self.compile:  # transformers sizes a static cache for the longest call so far, else
+                self.model._previous_max_cache_length = -1
             out = self.model.generate(
                 input_ids=ids.to(device),
                 attention_mask=attention.to(device),
                 mm_token_type_ids=mm_token_type_ids(ids, image_token_id, self.model.config.video_token_id).to(device),
                 generation_config=config,
-                logits_processor=LogitsProcessorList([choose]) if choose is not None else None,
+                logits_processor=LogitsProcessorList([choose]),
                 **{k: v.to(device) for k, v in vis.items()},
             )
         new_tokens = out.sequences[:, width:].cpu()
-        # the sampled tokens' logprobs under the raw logits, one step at a time (never a float (batch, steps, vocab))
-        logprobs = torch.stack(
-            [
-                torch.log_softmax(step.float(), -1).gather(-1, new_tokens[:, k, None].to(step.device))[:, 0].cpu()
-                for k, step in enumerate(out.logits)
-            ],
-            dim=1,
-        )
+        logprobs = choose.logprobs(new_tokens.shape[1])
         completions = []
         stop_set = set(stops)
         for row, req in enumerate(requests):
@@ -222,6 +231,12 @@ class TransformersBackend:
                 )
             )
         return completions
+
+
+def _forget(backend: weakref.ref, key) -> None:
+    """An image died: its processed pixels leave the cache of the backend, if that still lives."""
+    if (alive := backend()) is not None:
+        alive._forget(key)
 
 
 def load_model(model_dir: str | Path, placement: Placement):
@@ -244,12 +259,48 @@ def load_model(model_dir: str | Path, placement: Placement):
             logging.enable_progress_bar()
 
 
-class _SeededSampler(LogitsProcessor):
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    import contextlib
+
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+class _Chooser(LogitsProcessor):
+    """Chooses each row's next token from the raw logits (``choose``), records its log-probability under them, and
+    leaves only that token, so generate's argmax picks it. Nothing of the (batch × vocab) logits outlives the step."""
+
+    def __init__(self):
+        self._logprobs: list[torch.Tensor] = []
+
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = scores.float()
+        chosen = self.choose(logits)
+        rows = torch.arange(len(chosen), device=scores.device)
+        self._logprobs.append(torch.log_softmax(logits, -1)[rows, chosen].cpu())
+        out = torch.full_like(scores, float("-inf"))
+        out[rows, chosen] = 0.0
+        return out
+
+    def logprobs(self, steps: int) -> torch.Tensor:
+        """(batch, steps): the chosen tokens' logprobs, one column per generated token."""
+        return torch.stack(self._logprobs[:steps], dim=1)
+
+
+class _Greedy(_Chooser):
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(-1)
+
+
+class _SeededSampler(_Chooser):
     """Samples each row from its own ``torch.Generator`` (temperature, top-k, top-p as vLLM applies them, then
-    the exponential race ``argmax(p / q)``, vLLM's sampler for seeded requests) and leaves only that token, so
-    generate's argmax picks it; the raw logits, and so the logprobs, are untouched."""
+    the exponential race ``argmax(p / q)``, vLLM's sampler for seeded requests); the raw logits, and so the
+    logprobs, are untouched."""
 
     def __init__(self, sampling: SamplingParams, seeds: Sequence[int | None]):
+        super().__init__()
         self.warpers = [TemperatureLogitsWarper(sampling.temperature)]
         if sampling.top_k > 0:
             self.warpers.append(TopKLogitsWarper(sampling.top_k))
@@ -259,30 +310,27 @@ class _SeededSampler(LogitsProcessor):
         self.seeds = [seed if seed is not None else int(torch.randint(2**62, ()).item()) for seed in seeds]
         self.generators: list[torch.Generator] = []
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        logits = scores.float()
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        warped = logits
         for warp in self.warpers:
-            logits = warp(input_ids, logits)
-        probs = torch.softmax(logits, -1)
+            warped = warp(None, warped)
+        probs = torch.softmax(warped, -1)
         if not self.generators:  # on the logits' device: no copy of (batch, vocab) to the host at every step
             self.generators = [torch.Generator(probs.device).manual_seed(seed) for seed in self.seeds]
-        chosen = torch.stack(
+        return torch.stack(
             [(p / torch.empty_like(p).exponential_(generator=g)).argmax() for p, g in zip(probs, self.generators)]
         )
-        out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(chosen), device=scores.device), chosen] = 0.0
-        return out
 
 
-class _Force(LogitsProcessor):
-    """Leaves only the scripted token at each step (raw logits, and so logprobs, are untouched)."""
+class _Force(_Chooser):
+    """The scripted token at each step."""
 
     def __init__(self, token_ids: list[int]):
+        super().__init__()
         self.token_ids = token_ids
         self.step = 0
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        forced = torch.full_like(scores, float("-inf"))
-        forced[:, self.token_ids[min(self.step, len(self.token_ids) - 1)]] = 0.0
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        token = self.token_ids[min(self.step, len(self.token_ids) - 1)]
         self.step += 1
-        return forced
+        return torch.full((logits.shape[0],), token, dtype=torch.long, device=logits.device)

@@ -71,6 +71,10 @@ class VLLMBackend:
         self.max_images = max_images
         self.sleep_mode = sleep_mode and not is_cpu_build()
         self.asleep = False
+        self.serves_adapters = bool(engine_kwargs.get("enable_lora"))  # started with enable_lora: load_adapter works
+        self.lora_request = None  # the adapter requests run with (load_adapter)
+        self._adapters = 0
+        self._awake: set[str] = set()
         args = AsyncEngineArgs(
             model=str(vllm_model_dir(model_dir)),
             limit_mm_per_prompt={"image": max_images, "video": 0},
@@ -87,17 +91,32 @@ class VLLMBackend:
         self._thread.start()
         self.engine = self._run(_start_engine(args))
 
+    def load_adapter(self, folder: str | Path) -> None:
+        """Generate with the LoRA adapter in ``folder`` (peft's layout) from the next request on (the engine was
+        started with ``enable_lora=True``): vLLM applies it at run time, exactly — no merged weights, no copy of
+        the model. Each call is a new adapter id, so the engine never serves a cached old one."""
+        from vllm.lora.request import LoRARequest
+
+        self._adapters += 1
+        self.lora_request = LoRARequest(f"policy-{self._adapters}", self._adapters, str(folder))
+
     def sleep(self) -> None:
         """Free the engine's GPU memory (weights offloaded to the host, KV cache dropped) while a trainer updates
         on the same GPU; :meth:`wake_up` before the next request. No-op without sleep mode."""
         if self.sleep_mode and not self.asleep:
             self._run(self.engine.sleep(level=1))
-            self.asleep = True
+            self.asleep, self._awake = True, set()
 
-    def wake_up(self) -> None:
-        if self.sleep_mode and self.asleep:
-            self._run(self.engine.wake_up())
-            self.asleep = False
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """Map the engine's GPU memory back: all of it, or ``tags`` (``["weights"]`` before new weights are loaded,
+        the KV cache with the next request: its memory is taken only once the trainer's is given back)."""
+        if not (self.sleep_mode and self.asleep):
+            return
+        wanted = set(tags or ("weights", "kv_cache")) - self._awake
+        if wanted:
+            self._run(self.engine.wake_up(tags=sorted(wanted)))
+            self._awake |= wanted
+        self.asleep = self._awake != {"weights", "kv_cache"}
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -117,7 +136,10 @@ class VLLMBackend:
         params.output_kind = RequestOutputKind.FINAL_ONLY
         final = None
         try:
-            async for output in self.engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+            request_id = uuid.uuid4().hex
+            async for output in self.engine.generate(
+                prompt, params, request_id=request_id, lora_request=self.lora_request
+            ):
                 final = output
         except (ValueError, VLLMClientError) as exc:  # vLLM's verdicts on the input (context length, placeholders)
             raise RequestRejected(
@@ -142,7 +164,7 @@ class VLLMBackend:
         later requests use them. Goes through a safetensors file read by the engine's worker processes."""
         from safetensors.torch import save_file
 
-        self.wake_up()
+        self.wake_up(["weights"])
         with tempfile.TemporaryDirectory(prefix="deepeyes-weights-") as tmp:
             path = Path(tmp) / "weights.safetensors"
             save_file(_unshared(state_dict), str(path))
@@ -164,6 +186,11 @@ class VLLMBackend:
     async def _shutdown(self) -> None:
         self.engine.shutdown()  # on the engine's loop: its output task is cancelled, not failed
         self.engine = None  # its __del__ shuts down again: let that happen now, not at interpreter exit
+
+
+def lora_rank_for_vllm(rank: int) -> int:
+    """The smallest ``max_lora_rank`` vLLM accepts that holds ``rank``."""
+    return next(r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank)
 
 
 async def _start_engine(args):
