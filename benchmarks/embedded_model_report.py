@@ -113,7 +113,10 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=Path("runs/report"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="6 rows, the shipped model: the script, tested")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.models = 6, ["shipped"]
     torch.set_num_threads(args.threads)
     data = args.out / "data" / "zoomworld.jsonl"
     if not data.exists():

@@ -276,6 +276,8 @@ def lora_sync_phase(bench: Bench, name: str) -> None:
     row = {"image": "scene.png", "question": "Which pattern?", "options": ["stripes", "dots"], "answer": "stripes"}
     (folder / "rows.jsonl").write_text(json.dumps(row) + "\n")
     try:
+        if bench.args.quick:  # the script on a CPU: the transformers engine (the vLLM one has tests of its own)
+            raise ImportError("quick")
         from deepeyes_agent.backends.vllm_backend import VLLMBackend, lora_rank_for_vllm
 
         engine = VLLMBackend(folder, enable_lora=True, max_lora_rank=lora_rank_for_vllm(8), max_model_len=4096)

@@ -230,7 +230,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/graph_overhead"))
     parser.add_argument("--profile", action="store_true", help="profile one more sequential round (not timed)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (bare, graph, bare, …); medians")
+    parser.add_argument("--quick", action="store_true", help="4 episodes, a small image, one round: the script, tested")
     args = parser.parse_args()
+    if args.quick:
+        args.episodes, args.concurrency, args.sizes, args.repeats = 4, 4, "640x480", 1
     processor = load_processor(default_model_dir())
     folder = Path(tempfile.mkdtemp(prefix="graph-overhead-"))
     report = {}

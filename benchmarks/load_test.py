@@ -73,8 +73,13 @@ def main() -> None:
         "server decodes fewer 8K originals at once",
     )
     p.add_argument("--image-size", choices=["scene", "8k"], default="scene", help="8k: 7680×4320 originals")
-    p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes (instead of --seconds)")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="stop after this many measured episodes, warm-up rounds not counted"
+    )
+    p.add_argument("--quick", action="store_true", help="a few rounds of a few episodes: the script itself, tested")
     args = p.parse_args()
+    if args.quick:
+        args.concurrency, args.warmup_rounds, args.episodes = 4, 1, 8
     work = Path(tempfile.mkdtemp(prefix="deepeyes-load-"))
     rows = [json.loads(line) for line in open(generate(work / "zw", 64, seed=args.seed))]
     if args.image_size == "8k":  # the same scenes at 8K (questions and boxes scale with them)
@@ -127,7 +132,7 @@ def main() -> None:
         if rounds == args.warmup_rounds:
             rss_warm, t_warm, ep_warm, server_warm = rss_mb(), time.time(), episodes, server_rss()
         if rss_warm is not None and (
-            episodes >= args.episodes if args.episodes else time.time() - start >= args.seconds
+            episodes - ep_warm >= args.episodes if args.episodes else time.time() - start >= args.seconds
         ):
             break
     rss_end, server_end = rss_mb(), server_rss()
@@ -142,7 +147,7 @@ def main() -> None:
     }
     if server:
         server.stop()
-    rate = (episodes - ep_warm) / (time.time() - t_warm)
+    rate = (episodes - ep_warm) / (time.time() - t_warm)  # the rounds after the warm-up
     print(
         json.dumps(
             {

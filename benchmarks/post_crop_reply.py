@@ -62,7 +62,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="2 scenes, 1 sample: the script, tested")
     args = ap.parse_args()
+    if args.quick:
+        args.scenes, args.samples = 2, 1
     torch.set_num_threads(2)
     model_dir = args.model or default_model_dir()
     backend = TransformersBackend.from_pretrained(model_dir, max_batch_size=32)

@@ -61,7 +61,27 @@ QWEN25_VL_7B = {
     "vision_config": {**QWEN25_VL_3B["vision_config"], "out_hidden_size": 3584},
 }
 
-CONFIGS = {"3b": QWEN25_VL_3B, "7b": QWEN25_VL_7B}
+# The same architecture, a few layers of a few hundred dims: the scripts' --quick mode on a CPU (seconds, not GB).
+QWEN25_VL_QUICK = {
+    **QWEN25_VL_3B,
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "rope_scaling": {"type": "mrope", "mrope_section": [8, 12, 12]},
+    "vision_config": {
+        **QWEN25_VL_3B["vision_config"],
+        "depth": 2,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_heads": 2,
+        "out_hidden_size": 256,
+        "fullatt_block_indexes": [1],
+    },
+}
+
+CONFIGS = {"3b": QWEN25_VL_3B, "7b": QWEN25_VL_7B, "quick": QWEN25_VL_QUICK}
 
 
 def qwen_processor(min_pixels: int = 3136, max_pixels: int = 12845056):

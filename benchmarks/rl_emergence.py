@@ -57,7 +57,10 @@ def launch(run: Path, seed: int, variant: str, args) -> subprocess.Popen | None:
         str(run),
         "--threads",
         str(args.threads),
+        "--steps",
+        str(args.steps),
         *VARIANTS[variant],
+        *args.extra,
     ]
     if (run / "checkpoint" / "COMPLETE").exists():
         cmd.append("--resume")
@@ -183,7 +186,17 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (each on --threads torch threads)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "emergence")
+    parser.add_argument("--quick", action="store_true", help="seed 0, one small step on 8 rows: the script, tested")
     args = parser.parse_args()
+    args.extra, figures = [], ROOT / "docs"
+    if args.quick:  # its own small data; the figures stay out of docs/
+        from deepeyes_agent.data.zoomworld import generate
+
+        data = generate(args.out / "data" / "train", 8, seed=1)
+        heldout = generate(args.out / "data" / "heldout", 4, seed=2)
+        args.seeds, args.ablation, args.steps, args.parallel, figures = [0], False, 1, 1, args.out
+        args.extra = ["--data", str(data), "--eval-data", str(heldout), "--prompts-per-step", "2",
+                      "--rollouts-per-prompt", "2", "--eval-limit", "4", "--max-new-tokens", "32"]  # fmt: skip
     jobs = [(f"seed {s}", args.out / f"seed{s}", s, "conditional") for s in args.seeds]
     if args.ablation:
         jobs += [
@@ -209,7 +222,7 @@ def main() -> None:
     text += f"\n\n### Dynamics (sampled, pooled over {len(conditional)} seeds)\n\n" + dynamics(conditional)
     plot(
         {name: run for name, run, _, v in jobs if v == "conditional"},
-        ROOT / "docs" / "rl_emergence.png",
+        figures / "rl_emergence.png",
         "RL from the base model: seed by seed",
     )
     if args.ablation:
@@ -220,7 +233,7 @@ def main() -> None:
                 text += f"\n\nDynamics, {name}:\n\n" + dynamics([run])
         plot(
             {v: run for _, run, s, v in jobs if s == args.seeds[0]},
-            ROOT / "docs" / "rl_ablation.png",
+            figures / "rl_ablation.png",
             "Tool bonus: conditional (DeepEyes) / unconditional / none",
         )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -152,7 +152,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed rounds; medians are reported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the figures here (JSON)")
+    p.add_argument("--quick", action="store_true", help="the in-process engine, 2 episodes, one round: tested")
     args = p.parse_args()
+    if args.quick:
+        args.backend, args.episodes, args.concurrency, args.repeats, args.max_new_tokens = "vllm", 2, 2, 1, 32
 
     model_dir = args.model or default_model_dir()
     work = Path(tempfile.mkdtemp(prefix="deepeyes-throughput-"))

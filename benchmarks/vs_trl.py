@@ -85,11 +85,11 @@ def run_trl(data: Path, args, seed: int) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     from deepeyes_agent.datasets import load_rows
-    from deepeyes_agent.eval.rows import order_options, truth_of
+    from deepeyes_agent.judges import OptionJudge, Truth
     from deepeyes_agent.models import agent_defaults, load_processor
     from deepeyes_agent.parser import parse_turn
     from deepeyes_agent.protocol import user_text
-    from deepeyes_agent.rl.judges import OptionJudge
+    from deepeyes_agent.rows import order_options
 
     model_dir = default_model_dir()
     processor = load_processor(model_dir)
@@ -120,7 +120,7 @@ def run_trl(data: Path, args, seed: int) -> dict:
         for completion, i in zip(completions, row):
             text = completion if isinstance(completion, str) else completion[0]["content"]
             turn = parse_turn(text)
-            accuracy = judge(turn.answer, truth_of(rows[i])) if turn.answer is not None else 0.0
+            accuracy = judge(turn.answer, Truth.of(rows[i])) if turn.answer is not None else 0.0
             fmt = -1.0 if (turn.format_errors or turn.answer is None) else 0.0
             out.append(0.8 * accuracy + 0.2 * fmt)
         return out
@@ -239,7 +239,10 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/vs_trl"))
+    parser.add_argument("--quick", action="store_true", help="one step of 2 prompts × 2, once: the script, tested")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats, args.prompts, args.group, args.max_new_tokens = 1, 1, 2, 2, 16
     data = generate(Path(tempfile.mkdtemp(prefix="vs-trl-")), 64, seed=4)
     results: dict[str, list[dict]] = {"ours": [], "trl": []}
     for k in range(args.repeats):  # interleaved, so both see the same machine conditions

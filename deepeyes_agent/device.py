@@ -46,6 +46,14 @@ class DType(str, Enum):
     FLOAT32 = "float32"
 
 
+class Precision(str, Enum):
+    """How trained weights are kept (see :mod:`deepeyes_agent.precision`): ``mixed`` (float32 master weights, compute
+    under autocast in the dtype) or ``pure`` (the weights themselves in the dtype)."""
+
+    MIXED = "mixed"
+    PURE = "pure"
+
+
 class PlacementConfig(BaseModel):
     """Where a model runs and in what precision (shared by every run configuration and command)."""
 

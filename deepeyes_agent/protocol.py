@@ -8,9 +8,13 @@ from __future__ import annotations
 
 TOOL_NAME = "image_zoom_in_tool"
 
+ZOOM_DESCRIPTION = (
+    "Zoom in on a specific region of an image by cropping it based on a bounding box (bbox) and an optional object "
+    "label."
+)
+
 TOOL_SCHEMA_JSON = (
-    '{"type":"function","function":{"name":"image_zoom_in_tool","description":"Zoom in on a specific '
-    'region of an image by cropping it based on a bounding box (bbox) and an optional object label.",'
+    '{"type":"function","function":{"name":"image_zoom_in_tool","description":"' + ZOOM_DESCRIPTION + '",'
     '"parameters":{"type":"object","properties":{"bbox_2d":{"type":"array","items":{"type":"number"},'
     '"minItems":4,"maxItems":4,"description":"The bounding box of the region to zoom in, as [x1, y1, x2, '
     'y2], where (x1, y1) is the top-left corner and (x2, y2) is the bottom-right corner."},"label":'

@@ -18,8 +18,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from deepeyes_agent.backends.base import Completion
 from deepeyes_agent.images import ImageStore
 from deepeyes_agent.protocol import user_text
-from deepeyes_agent.tool import image_block
 from deepeyes_agent.tools import Toolbox
+from deepeyes_agent.tools.content import image_block
 from deepeyes_agent.trajectory import ActionSegment, Trajectory
 
 

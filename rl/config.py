@@ -3,13 +3,13 @@ loss, LoRA (light: no torch, so the command line's --help stays fast)."""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from deepeyes_agent.configs import JudgedRunConfig
+from deepeyes_agent.device import Precision
 from deepeyes_agent.serving import VLLMEngineConfig
 from deepeyes_agent.tools.settings import ToolSettings
 from deepeyes_agent.tracking import TrackingSettings
@@ -17,13 +17,6 @@ from deepeyes_agent.tracking import TrackingSettings
 from .reward import RewardConfig
 
 LANGUAGE_MODEL_LAYERS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-class Precision(str, Enum):
-    """How trained weights are kept (see :mod:`deepeyes_agent.rl.precision`)."""
-
-    MIXED = "mixed"
-    PURE = "pure"
 
 
 class GRPOConfig(BaseModel):
@@ -42,8 +35,10 @@ class GRPOConfig(BaseModel):
     )
 
 
-class LoraConfig(BaseModel):
-    """LoRA adapters on the language model (peft); rank 0 trains every weight."""
+class LoraSettings(BaseModel):
+    """LoRA adapters on the language model, as settings (the command line's ``--lora-*``, YAML's ``lora:``); in Python
+    a ``peft.LoraConfig`` works too (``LocalTrainer(cfg, peft_config=LoraConfig(...))``, as TRL takes it). Rank 0
+    trains every weight."""
 
     rank: int = Field(0, ge=0, description="adapter rank; 0: no adapters, every weight is trained (full fine-tune)")
     alpha: float | None = Field(None, gt=0, description="the adapters' scale is alpha / rank (default alpha: 2 × rank)")
@@ -58,10 +53,11 @@ class LoraConfig(BaseModel):
         return self.rank > 0
 
     def peft_config(self):
-        from peft import LoraConfig as PeftLoraConfig
+        """peft's own ``LoraConfig`` of these settings (the target modules as a pattern on the language model)."""
+        from peft import LoraConfig
 
         names = "|".join(map(str, self.target_modules))
-        return PeftLoraConfig(
+        return LoraConfig(
             r=self.rank,
             lora_alpha=self.alpha or 2 * self.rank,
             lora_dropout=self.dropout,
@@ -126,7 +122,7 @@ class TrainConfig(JudgedRunConfig, ToolSettings, TrackingSettings):
     optimizer: Literal["adamw", "adamw_8bit"] = Field(
         "adamw", description="adamw (torch) · adamw_8bit: bitsandbytes' 8-bit moments (CUDA), a quarter of the memory"
     )
-    lora: LoraConfig = Field(default_factory=LoraConfig)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     # reward
     reward: RewardConfig = Field(default_factory=RewardConfig)

@@ -27,32 +27,30 @@ from pathlib import Path
 
 import torch
 
-from .config import LoraConfig
-
 ADAPTER_DIR = "adapter"
+SAVED_PREFIX = "base_model.model."  # peft's saved names are a PeftModel's; this model is the base itself
 
 
-def add_adapters(
-    model: torch.nn.Module, cfg: LoraConfig, adapter: Path | None = None, seed: int = 0
-) -> torch.nn.Module:
-    """Inject float32 adapters into ``model`` in place (their random half drawn from ``seed``: a run is reproducible)
-    and freeze everything else; with ``adapter`` (a checkpoint's adapter folder), load its weights."""
+def add_adapters(model: torch.nn.Module, config, adapter: Path | None = None, seed: int = 0) -> torch.nn.Module:
+    """Inject adapters into ``model`` in place (peft's ``inject_adapter_in_model``: only they train; their random
+    half drawn from ``seed``, so a run is reproducible), in float32 on any base (peft's ``cast_adapter_dtype``);
+    ``config`` is a ``peft.LoraConfig`` or :class:`~deepeyes_agent.rl.config.LoraSettings`. With ``adapter`` (a
+    checkpoint's adapter folder), its weights are loaded."""
     from peft import inject_adapter_in_model
+    from peft.tuners.tuners_utils import cast_adapter_dtype
 
     from deepeyes_agent.errors import InputError
 
+    config = config.peft_config() if hasattr(config, "peft_config") else config
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            inject_adapter_in_model(cfg.peft_config(), model)
+            inject_adapter_in_model(config, model)
         except ValueError as exc:  # peft: no module matches
-            raise InputError(f"--lora-target-modules {cfg.target_modules}: {exc}") from exc
-    for name, param in model.named_parameters():
-        param.requires_grad = "lora_" in name
-        if param.requires_grad:
-            param.data = param.data.float()
+            raise InputError(f"--lora-target-modules {config.target_modules}: {exc}") from exc
+    cast_adapter_dtype(model, "default", autocast_adapter_dtype=True)
     if not any(p.requires_grad for p in model.parameters()):
-        raise InputError(f"--lora-target-modules {cfg.target_modules}: no layer of the language model matches")
+        raise InputError(f"--lora-target-modules {config.target_modules}: no layer of the language model matches")
     if adapter is not None:
         load_adapter(model, adapter)
     return model
@@ -68,35 +66,27 @@ def has_adapters(model: torch.nn.Module) -> bool:
     return bool(_lora_layers(model))
 
 
-def adapter_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The adapters' weights under peft's saved names (``base_model.model.<path>.lora_A.weight``)."""
-    return {
-        "base_model.model." + name.replace(".default.", "."): p.detach().cpu().contiguous()
-        for name, p in model.named_parameters()
-        if "lora_" in name
-    }
-
-
 def load_adapter(model: torch.nn.Module, folder: Path) -> None:
+    """An adapter folder in peft's layout into the model's adapters (peft's ``set_peft_model_state_dict``)."""
+    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     saved = load_file(str(Path(folder) / "adapter_model.safetensors"))
-    params = dict(model.named_parameters())
-    for key, value in saved.items():
-        name = key.removeprefix("base_model.model.").replace(".lora_A.", ".lora_A.default.")
-        name = name.replace(".lora_B.", ".lora_B.default.")
-        if name not in params:
-            raise ValueError(f"{folder}: adapter weight {key} matches no layer of the model")
-        with torch.no_grad():
-            params[name].copy_(value)
+    result = set_peft_model_state_dict(model, {k.removeprefix(SAVED_PREFIX): v for k, v in saved.items()})
+    if result.unexpected_keys:
+        raise ValueError(f"{folder}: adapter weights that match no layer of the model: {result.unexpected_keys[:3]}")
 
 
-def save_adapter(model: torch.nn.Module, cfg: LoraConfig, folder: Path, base_model: str | Path) -> None:
+def save_adapter(model: torch.nn.Module, folder: Path, base_model: str | Path) -> None:
+    """The adapter in peft's layout (``adapter_model.safetensors`` + ``adapter_config.json``: what
+    ``peft.PeftModel.from_pretrained`` and vLLM's LoRA loader read), from peft's ``get_peft_model_state_dict``."""
+    from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(adapter_state_dict(model), str(folder / "adapter_model.safetensors"))
-    config = cfg.peft_config()
+    weights = {SAVED_PREFIX + k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+    save_file(weights, str(folder / "adapter_model.safetensors"))
+    config = model.peft_config["default"]
     config.base_model_name_or_path = str(base_model)
     config.save_pretrained(str(folder))  # adapter_config.json
 

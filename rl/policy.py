@@ -14,32 +14,34 @@ import torch
 from deepeyes_agent.backends import TransformersBackend
 from deepeyes_agent.device import Placement, resolve, torch_dtype
 from deepeyes_agent.errors import InputError
+from deepeyes_agent.precision import PrecisionPolicy
 
 from .config import TrainConfig
 from .lora import ADAPTER_DIR, add_adapters
-from .precision import PrecisionPolicy
 
 REAL_SIZE = 100_000_000  # parameters from which gradient checkpointing is on by default
 
 
-def load_policy(cfg: TrainConfig, model_dir: Path, resume: Path | None) -> tuple[TransformersBackend, PrecisionPolicy]:
+def load_policy(
+    cfg: TrainConfig, model_dir: Path, resume: Path | None, peft_config=None
+) -> tuple[TransformersBackend, PrecisionPolicy]:
     """The policy's backend, loaded where the config says: full fine-tune weights in the trained dtype (float32 with
-    mixed precision) from the last checkpoint when resuming; with LoRA the base model in the compute dtype and the
-    adapters (the checkpoint's, when resuming) in float32."""
+    mixed precision) from the last checkpoint when resuming; with LoRA (``peft_config``, a ``peft.LoraConfig``) the
+    base model in the compute dtype and the adapters (the checkpoint's, when resuming) in float32."""
     compute = resolve(cfg.device, cfg.dtype, model_dir=model_dir, compile=cfg.compile)
     policy = PrecisionPolicy(cfg.precision, compute.device, compute.dtype)
     check_training_dtype(policy)
-    if cfg.lora.enabled:
+    if peft_config is not None:
         placement = Placement(compute.device, policy.frozen, compute.compile)
         backend = TransformersBackend.from_pretrained(model_dir, placement=placement)  # refuses what cannot fit
-        add_adapters(backend.model, cfg.lora, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
+        add_adapters(backend.model, peft_config, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
     else:
         placement = Placement(compute.device, policy.trained, compute.compile)
         backend = TransformersBackend.from_pretrained(resume or model_dir, placement=placement)
     return backend, policy
 
 
-def adopt_policy(cfg: TrainConfig, backend, model_dir: Path, resume: Path | None) -> PrecisionPolicy:
+def adopt_policy(cfg: TrainConfig, backend, resume: Path | None, peft_config=None) -> PrecisionPolicy:
     """A backend the caller built: its model stays where it is; the compute dtype comes from the config (``auto``:
     the model's own dtype); LoRA adapters are injected in place when asked. With ``precision mixed`` the trained
     weights become float32 master weights whatever dtype the caller loaded them in (a bfloat16 model would
@@ -49,8 +51,8 @@ def adopt_policy(cfg: TrainConfig, backend, model_dir: Path, resume: Path | None
     dtype = next(model.parameters()).dtype if cfg.dtype.value == "auto" else torch_dtype(cfg.dtype.value)
     policy = PrecisionPolicy(cfg.precision, device, dtype)
     check_training_dtype(policy)
-    if cfg.lora.enabled:
-        add_adapters(model, cfg.lora, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
+    if peft_config is not None:
+        add_adapters(model, peft_config, resume / ADAPTER_DIR if resume else None, seed=cfg.seed)
     elif policy.trained is torch.float32 and next(model.parameters()).dtype is not torch.float32:
         model.float()
     return policy

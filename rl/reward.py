@@ -14,11 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from deepeyes_agent.judges import Judge, Truth
 from deepeyes_agent.parser import MAX_ANSWER_CHARS
 from deepeyes_agent.protocol import TOOL_NAME
 from deepeyes_agent.trajectory import Trajectory
-
-from .judges import Judge, Truth
 
 
 class RewardConfig(BaseModel):

@@ -10,12 +10,11 @@ import asyncio
 from dataclasses import dataclass
 
 from deepeyes_agent.backends.base import derive_seed
-from deepeyes_agent.eval.rows import EvalRow, truth_of
-from deepeyes_agent.eval.runner import graph_input
 from deepeyes_agent.images import ImageError, ImageStore
+from deepeyes_agent.judges import Judge, Truth
+from deepeyes_agent.rows import EvalRow, graph_input
 from deepeyes_agent.trajectory import Trajectory
 
-from .judges import Judge
 from .reward import RewardConfig, RewardParts, compute_reward
 
 
@@ -71,5 +70,5 @@ def collect(
                 "this graph's policy is a chat model: its trajectories carry no token ids or logprobs. "
                 "RL trains on tokens — build the graph on a token-level backend (TransformersBackend, vLLM)"
             )
-        episodes.append(Episode(row, k // n, traj, compute_reward(traj, truth_of(row), judge, reward_config)))
+        episodes.append(Episode(row, k // n, traj, compute_reward(traj, Truth.of(row), judge, reward_config)))
     return episodes

@@ -14,24 +14,23 @@ from __future__ import annotations
 import json
 import random
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-from deepeyes_agent.backends import SamplingParams, TransformersBackend
+from deepeyes_agent.backends import TransformersBackend
 from deepeyes_agent.checkpoint import latest, save_atomically
-from deepeyes_agent.datasets import load_rows
-from deepeyes_agent.device import dtype_name, is_out_of_memory
+from deepeyes_agent.device import is_out_of_memory
 from deepeyes_agent.errors import InputError, TrainingOutOfMemory
-from deepeyes_agent.eval.rows import order_options
-from deepeyes_agent.graphs import AgentConfig, create_visual_agent
+from deepeyes_agent.graphs import create_visual_agent
 from deepeyes_agent.images import ImageStore
-from deepeyes_agent.models import agent_defaults, resolve_model_dir, write_agent_defaults
+from deepeyes_agent.models import agent_defaults, write_agent_defaults
+from deepeyes_agent.precision import MovedWeights
+from deepeyes_agent.rows import order_options
 
+from .build import build
 from .config import TrainConfig
 from .grpo import group_advantages, policy_loss
-from .judges import make_judge
 from .lora import (
     ADAPTER_DIR,
     adapters_are_zero,
@@ -42,119 +41,37 @@ from .lora import (
     save_merged,
 )
 from .metrics import step_metrics
-from .policy import (
-    adopt_policy,
-    load_policy,
-    make_optimizer,
-    memory_report,
-    prepare_for_training,
-    reference_model,
-    release_memory,
-)
-from .precision import MovedWeights
+from .policy import memory_report, release_memory
 from .rollout import Episode, collect
 from .tensors import collate_trajectories, token_logprobs
 
 
-def usable_rows(cfg: TrainConfig) -> tuple[list, list[dict]]:
-    """The rows this trainer can learn from, and the skipped ones with reasons. Rows without the tool env
-    (DeepEyes-47k's ThinkLite math file) are skipped: DeepEyes trains them single-turn without the tool prompt,
-    judged on ``\\boxed{}`` — not what this graph runs. Free-form answers need a judge that can read them."""
-    rows, skipped = load_rows(cfg.data)
-    tool_rows = []
-    for row in rows:
-        if row.tool:
-            tool_rows.append(row)
-        else:
-            skipped.append(
-                {
-                    "line": row.line,
-                    "reason": "no tool env (env_name): trained without the tool by DeepEyes, not by this graph",
-                }
-            )
-    free_form = [r for r in tool_rows if r.options is None]
-    if free_form and cfg.judge == "option":
-        example = free_form[0]
-        raise InputError(
-            f"{cfg.data}: {len(free_form)} rows have free-form answers (e.g. row {example.line}: "
-            f"{example.truth_text[:80]!r}), which the option judge cannot grade: set judge: llm with judge_url "
-            "(DeepEyes used Qwen2.5-72B), or judge: exact if the answers are single words"
-        )
-    if not tool_rows:
-        raise InputError(f"{cfg.data}: no usable rows ({len(skipped)} skipped, e.g. {skipped[:1]})")
-    return tool_rows, skipped
-
-
 class LocalTrainer:
+    """GRPO on this machine. A step, top to bottom (:meth:`train_step`): rollouts of the agent graph, rewarded →
+    group-normalised advantages → one clipped-loss update → the rollout engine synced. What it runs on — the policy,
+    the engine, the optimizer, the reference, the judge, the rows — comes from :func:`~deepeyes_agent.rl.build.build`."""
+
     def __init__(
         self,
         cfg: TrainConfig,
         backend: TransformersBackend | None = None,
         store: ImageStore | None = None,
         rollout_backend=None,
+        peft_config=None,
     ):
         """``backend`` holds the trained model (default: loaded from ``cfg.model`` on ``cfg.device``, in the run's
-        precision, with LoRA adapters when ``cfg.lora.rank`` > 0); rollouts run on it, or on ``rollout_backend``
-        (e.g. a running :class:`VLLMBackend`; built from ``cfg.rollout_backend`` when not given), which gets the
-        weights after every step — merged, with LoRA."""
-        if backend is not None and getattr(backend, "model", None) is None:
-            raise TypeError(
-                "RL needs a token-level backend with a trainable model (transformers); a chat model "
-                "has no token ids or logprobs to train on"
-            )
-        torch.set_num_threads(cfg.threads)
+        precision); rollouts run on it, or on ``rollout_backend`` (e.g. a running :class:`VLLMBackend`; built from
+        ``cfg.rollout_backend`` when not given), which gets the weights after every step. ``peft_config``: a
+        ``peft.LoraConfig`` for LoRA adapters, as TRL takes it (default: ``cfg.lora``'s when its rank is above 0)."""
         self.cfg = cfg
-        self.model_dir = resolve_model_dir(cfg.model, cfg.revision, progress=True)
-        resume = latest(cfg.out)
-        self.start_step = 0
-        loaded_here = backend is None
-        if backend is None:
-            backend, self.precision = load_policy(cfg, self.model_dir, resume)
-        else:
-            self.precision = adopt_policy(cfg, backend, self.model_dir, resume)
-        if (warning := self.precision.warning()) is not None:
-            warnings.warn(warning, stacklevel=2)
-        self.backend, self.model = backend, backend.model
-        self.trained = prepare_for_training(self.model, cfg)
-        if getattr(backend, "autocast", "absent") is None:  # rollouts on the trained model: in the compute dtype
-            backend.autocast = self.precision.rollout_autocast
-        self.rollout_backend = rollout_backend or backend
-        if rollout_backend is None and cfg.rollout_backend == "vllm":
-            from deepeyes_agent.backends.vllm_backend import VLLMBackend, lora_rank_for_vllm
-
-            lora = {"enable_lora": True, "max_lora_rank": lora_rank_for_vllm(cfg.lora.rank)} if cfg.lora.enabled else {}
-            self.rollout_backend = VLLMBackend(
-                self.model_dir if cfg.lora.enabled else resume or self.model_dir,  # LoRA: the base, plus the adapter
-                dtype="auto" if self.precision.device.type != "cuda" else dtype_name(self.precision.compute),
-                max_images=cfg.max_turns + 1,
-                seed=cfg.seed,
-                engine=cfg.vllm,
-                sleep_mode=self.precision.device.type == "cuda",
-                **lora,
-            )
-            self.sync_weights(0)  # a resumed run's adapter (a fresh one adds nothing: nothing is sent)
+        # model_dir, backend, rollout_backend, precision, trained, optimizer, reference, agent_config, judge, rows,
+        # skipped, start_step, peft_config: see build.Run
+        vars(self).update(vars(build(cfg, backend, rollout_backend, peft_config)))
+        self.model = self.backend.model
         self.store = store or ImageStore()
-        self.agent_config = AgentConfig.for_model(
-            self.model_dir,
-            self.model.config.model_type,
-            max_turns=cfg.max_turns,
-            sampling=SamplingParams(max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p),
-            **cfg.agent_overrides(),
-        )
-        self.optimizer = make_optimizer(cfg, self.trained, self.precision.device)
-        if resume is not None:
-            state = torch.load(resume / "trainer_state.pt", weights_only=True, map_location=self.precision.device)
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.precision.scaling and "grad_scaler" in state:
-                self.precision.scaler.load_state_dict(state["grad_scaler"])
-            self.start_step = state["step"]
-        if cfg.grpo.kl_coef > 0 and not has_adapters(self.model):
-            self.reference = reference_model(self.model, self.precision, self.model_dir if loaded_here else None)
-        else:  # no KL, or LoRA: the reference is the base model itself, adapters switched off
-            self.reference = None
         self.moved: MovedWeights | None = None
-        self.judge = make_judge(cfg.judge, cfg.judge_url, cfg.judge_model)
-        self.rows, self.skipped = usable_rows(cfg)
+        if rollout_backend is None and self.rollout_backend is not self.backend:
+            self.sync_weights(0)  # its own engine gets a resumed run's adapter (a fresh one adds nothing: not sent)
 
     def graph(self):
         return create_visual_agent(self.rollout_backend, config=self.agent_config, image_store=self.store)
@@ -189,13 +106,14 @@ class LocalTrainer:
             raise InputError(f"step {step + 1}: no prompt of this step has a usable image ({unusable[:2]} …)")
         return episodes
 
-    def update(self, episodes: list[Episode]) -> dict:
+    def update(self, episodes: list[Episode], advantages: torch.Tensor | None = None) -> dict:
         """One optimizer step on the episodes: every tensor on the model's device, the forward and backward in the
         run's precision, the loss averaged over all trained tokens of the step."""
         cfg, policy = self.cfg, self.precision
         device = next(self.model.parameters()).device
-        rewards = torch.tensor([e.reward.total for e in episodes])
-        advantages = group_advantages(rewards, [e.group for e in episodes], cfg.grpo.eps).to(device)
+        if advantages is None:
+            advantages = self.advantages(episodes)
+        advantages = advantages.to(device)
         learn = [i for i in range(len(episodes)) if advantages[i] != 0 or cfg.grpo.kl_coef > 0]
         total_tokens = sum(sum(len(a.token_ids) for a in episodes[i].trajectory.actions) for i in learn)
         stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "logprob_gap": 0.0}
@@ -243,6 +161,10 @@ class LocalTrainer:
             "trained_tokens": sum(len(episodes[i].trajectory.input_ids()) for i in learn),
         }
 
+    def advantages(self, episodes: list[Episode]) -> torch.Tensor:
+        rewards = torch.tensor([e.reward.total for e in episodes])
+        return group_advantages(rewards, [e.group for e in episodes], self.cfg.grpo.eps)
+
     def reference_logprobs(self, batch) -> torch.Tensor | None:
         """The frozen reference policy's logprobs (KL): a copy of the starting model, or with LoRA the base model
         (adapters off); None without KL."""
@@ -257,15 +179,15 @@ class LocalTrainer:
     def train_step(self, step: int) -> dict:
         t0 = time.time()
         self.phase = "rollout"
-        episodes = self.rollout(step)
+        episodes = self.rollout(step)  # n episodes per prompt through the agent graph, each rewarded
         t_rollout = time.time() - t0
+        advantages = self.advantages(episodes)  # GRPO: rewards normalised within each prompt's group
         self.phase = "update"
-        sleep = getattr(self.rollout_backend, "sleep", None) if self.rollout_backend is not self.backend else None
-        if sleep is not None:  # a colocated vLLM engine gives its GPU memory to the update
-            sleep()
-        update = self.update(episodes)
+        if self.rollout_backend is not self.backend and hasattr(self.rollout_backend, "sleep"):
+            self.rollout_backend.sleep()  # a colocated vLLM engine gives its GPU memory to the update
+        update = self.update(episodes, advantages)  # the clipped loss over every trained token, one optimizer step
         self.phase = "weight sync"
-        self.sync_weights(step + 1)
+        self.sync_weights(step + 1)  # the rollout engine generates with the new weights
         return {
             "step": step + 1,
             **step_metrics(episodes),
@@ -288,7 +210,7 @@ class LocalTrainer:
                 return
             if getattr(backend, "serves_adapters", False):
                 folder = self.cfg.out / "rollout-adapter" / f"step{step:05d}"
-                save_adapter(self.model, self.cfg.lora, folder, self.model_dir)
+                save_adapter(self.model, folder, self.model_dir)
                 backend.load_adapter(folder)
                 return
             backend.load_state_dict(dict(merged_weights(self.model)))
@@ -313,7 +235,7 @@ class LocalTrainer:
         def write(folder: Path) -> None:
             if has_adapters(self.model):
                 self.merged = save_merged(self.model, folder)  # a layer at a time; what it kept of the update
-                save_adapter(self.model, self.cfg.lora, folder / ADAPTER_DIR, self.model_dir)
+                save_adapter(self.model, folder / ADAPTER_DIR, self.model_dir)
             else:
                 self.model.save_pretrained(folder)
             self.backend.processor.save_pretrained(folder)
@@ -404,7 +326,7 @@ class LocalTrainer:
             else f"--rollouts-per-prompt (now {cfg.rollouts_per_prompt}), --prompts-per-step ({cfg.prompts_per_step}), "
             f"--concurrency ({cfg.concurrency or 'all'}), --max-new-tokens ({cfg.max_new_tokens})"
         )
-        lora = "" if cfg.lora.enabled else ", or train LoRA adapters (--lora-rank 64)"
+        lora = "" if self.peft_config is not None else ", or train LoRA adapters (--lora-rank 64)"
         return TrainingOutOfMemory(
             f"out of memory on {self.precision.device} in the {phase} of step {step + 1}: lower {lower}{lora}; {kept}"
         )

@@ -1,6 +1,6 @@
 """OpenRLHF on a CPU machine, the way OpenRLHF's own tests run it.
 
-openrlhf is installed ``--no-deps`` (tools/install.sh); its GPU-only imports — ``vllm`` and
+openrlhf is installed ``--no-deps`` (scripts/install.sh); its GPU-only imports — ``vllm`` and
 ``flash_attn`` — are replaced by stub modules while the test runs (and removed afterwards, so tests of
 the real vLLM are unaffected). Everything else is the real package: the agent loader, the experience
 code, the ``Actor`` model wrapper, the ``train_ppo_ray`` argument parser.

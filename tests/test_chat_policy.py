@@ -85,10 +85,10 @@ def test_the_policy_must_be_a_folder_a_token_backend_or_a_chat_model(processor):
 
 
 def test_rl_refuses_a_chat_model_graph(scene_path, tmp_path):
-    from deepeyes_agent.eval.rows import EvalRow
-    from deepeyes_agent.rl.judges import OptionJudge
+    from deepeyes_agent.judges import OptionJudge
     from deepeyes_agent.rl.reward import RewardConfig
     from deepeyes_agent.rl.rollout import collect
+    from deepeyes_agent.rows import EvalRow
 
     graph = create_visual_agent(model=chat_model([answer("red")]))
     row = EvalRow(

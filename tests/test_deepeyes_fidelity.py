@@ -13,9 +13,9 @@ from PIL import Image
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageError, ImageStore
+from deepeyes_agent.judges import OptionJudge, Truth
 from deepeyes_agent.parser import parse_turn
 from deepeyes_agent.protocol import ERR_INVALID_BOX
-from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.reward import compute_reward
 from deepeyes_agent.trajectory import Trajectory
 from deepeyes_agent.zoom import CoordinateFrame, ViewGeometry, ZoomConfig, ZoomError, zoom

@@ -10,9 +10,9 @@ from deepeyes_agent.answer_match import chosen_option
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.datasets import load_rows
-from deepeyes_agent.eval.rows import EvalRow, RowError, order_options, resolve_inside
 from deepeyes_agent.eval.runner import EvalConfig, run_eval
 from deepeyes_agent.graphs import AgentConfig
+from deepeyes_agent.rows import EvalRow, RowError, order_options, resolve_inside
 
 
 def _row(i: int) -> EvalRow:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from deepeyes_agent.backends import SamplingParams, ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
-from deepeyes_agent.rl.judges import OptionJudge, Truth
+from deepeyes_agent.judges import OptionJudge, Truth
 from deepeyes_agent.rl.reward import compute_reward
 from deepeyes_agent.trajectory import StopReason, Trajectory
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from deepeyes_agent.backends import GenerationRequest, SamplingParams, TransformersBackend
-from deepeyes_agent.rl.config import LoraConfig, TrainConfig
+from deepeyes_agent.precision import MovedWeights
+from deepeyes_agent.rl.config import LoraSettings, TrainConfig
 from deepeyes_agent.rl.lora import MergeReport, add_adapters, merged_weights, save_merged
-from deepeyes_agent.rl.precision import MovedWeights
 from deepeyes_agent.rl.trainer import LocalTrainer
 
 
@@ -44,7 +44,7 @@ def trained_a_little(model: torch.nn.Module, scale: float) -> None:
 
 @pytest.mark.parametrize("dtype, kept", [(torch.bfloat16, "little"), (torch.float32, "all")])
 def test_the_merge_keeps_what_the_base_dtype_can_hold_and_says_how_much(dtype, kept):
-    model = add_adapters(Layers(2, 256, dtype), LoraConfig(rank=8, target_modules=["q_proj"]))
+    model = add_adapters(Layers(2, 256, dtype), LoraSettings(rank=8, target_modules=["q_proj"]))
     trained_a_little(model, 1e-5)  # an early update: deltas of ~2e-6, far below bfloat16's step near 0.02
     report = MergeReport()
     dict(merged_weights(model, report))
@@ -73,7 +73,7 @@ def peak_tensor_bytes(fn) -> tuple[object, int]:
 def test_saving_a_merged_model_holds_one_layer_and_one_shard_at_a_time(tmp_path):
     """The merge computes a layer, writes it to its shard and lets it go: it holds about a shard, not a merged model
     and every delta (what the whole-model merge held: twice the adapted weights)."""
-    model = add_adapters(Layers(16, 1024, torch.float32), LoraConfig(rank=8, target_modules=["q_proj"]))
+    model = add_adapters(Layers(16, 1024, torch.float32), LoraSettings(rank=8, target_modules=["q_proj"]))
     trained_a_little(model, 1e-2)
     model.config = type("Config", (), {"save_pretrained": lambda self, folder: None})()
     layer_bytes = 1024 * 1024 * 4

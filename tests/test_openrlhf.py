@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from deepeyes_agent.backends import ScriptedBackend, TransformersBackend
 from deepeyes_agent.cli import app
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
+from deepeyes_agent.judges import OptionJudge, Truth
 from deepeyes_agent.models.forward import mm_token_type_ids
 from deepeyes_agent.models.vllm_folder import STOCK_PROCESSORS, processor_class
-from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.openrlhf import AGENT_FILE
 from deepeyes_agent.rl.reward import compute_reward
 from deepeyes_agent.trajectory import Trajectory

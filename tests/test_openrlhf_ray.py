@@ -7,7 +7,7 @@ crops, several images per prompt and every turn's image tokens go through OpenRL
 The engine runs in float32 (``--engine-dtype float32``) so that OpenRLHF's ``Actor`` forward can be held to the
 rollout logprobs within the tolerance of tests/test_openrlhf.py (1e-3); the bfloat16 engine ``train_ppo_ray`` runs
 is the command's default (docs/openrlhf.md: the shipped model zooms and answers in bfloat16 too).
-No skip: vLLM, Ray and OpenRLHF are installed by tools/install.sh, and a missing one fails here.
+No skip: vLLM, Ray and OpenRLHF are installed by scripts/install.sh, and a missing one fails here.
 """
 
 from __future__ import annotations
@@ -197,8 +197,9 @@ def test_a_tool_missing_on_the_workers_fails_the_start_in_one_line(tmp_path):
     engine actor's __init__) with one line naming the worker — not a Ray traceback, not an error in every episode."""
     import ray
 
+    from deepeyes_agent.cli.exit_codes import one_line
     from deepeyes_agent.data.zoomworld import generate
-    from deepeyes_agent.errors import InputError, one_line
+    from deepeyes_agent.errors import InputError
 
     rows = generate(tmp_path / "zoomworld", n=1, seed=0)
     out = CliRunner().invoke(

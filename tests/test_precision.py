@@ -11,8 +11,8 @@ from test_device import run_cli
 from deepeyes_agent.data.zoomworld import generate
 from deepeyes_agent.errors import InputError, TrainingOutOfMemory
 from deepeyes_agent.models import default_model_dir
+from deepeyes_agent.precision import MovedWeights, Precision, PrecisionPolicy
 from deepeyes_agent.rl.config import TrainConfig
-from deepeyes_agent.rl.precision import MovedWeights, Precision, PrecisionPolicy
 from deepeyes_agent.rl.trainer import LocalTrainer
 
 
@@ -88,10 +88,10 @@ def test_out_of_memory_keeps_the_last_checkpoint_and_names_what_to_lower(tiny_di
     monkeypatch.setenv("DEEPEYES_AGENT_IMAGE_STORE", str(tmp_path / "images"))
     update = LocalTrainer.update
 
-    def oom_at_step_2(self, episodes):
+    def oom_at_step_2(self, episodes, advantages=None):
         if (out / "checkpoint" / "COMPLETE").exists():
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return update(self, episodes)
+        return update(self, episodes, advantages)
 
     monkeypatch.setattr(LocalTrainer, "update", oom_at_step_2)
     args = ["train", "--data", rows, "--out", out, "--model", tiny_dir, "--steps", "2", "--save-every", "1",

@@ -30,12 +30,12 @@ def test_ci_runs_the_readme_test_command():
     test_command = _blocks("bash")[1].strip()
     ci = (ROOT / ".ci" / "run").read_text()
     assert any(line.split("#")[0].strip() == test_command for line in ci.splitlines())
-    assert "pytest" in test_command and "tools/install.sh" in test_command  # it installs the rest, then tests
+    assert "pytest" in test_command and "scripts/install.sh" in test_command  # it installs the rest, then tests
 
 
 def test_the_first_command_installs_only_what_ask_needs():
     first = _blocks("bash")[0]
-    assert "tools/install.sh core" in first and "deepeyes-agent ask" in first
+    assert "scripts/install.sh core" in first and "deepeyes-agent ask" in first
     core = subprocess.run(["bash", str(ROOT / "tools" / "install.sh"), "core", "--dry-run"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert "torch==2.13.0" in core and "vllm" not in core and "openrlhf" not in core

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from deepeyes_agent.rl.judges import JudgeError, LLMJudge, OptionJudge, Truth, judge_prompt, parse_judgement
+from deepeyes_agent.judges import JudgeError, LLMJudge, OptionJudge, Truth, judge_prompt, parse_judgement
 from deepeyes_agent.rl.reward import RewardConfig, compute_reward
 from deepeyes_agent.trajectory import ActionSegment, ObservationSegment, Trajectory
 

@@ -12,8 +12,8 @@ from tool_fixtures import describe_size, enhance
 
 from deepeyes_agent.backends import ScriptedBackend
 from deepeyes_agent.graphs import AgentConfig, create_visual_agent
+from deepeyes_agent.judges import OptionJudge, Truth
 from deepeyes_agent.protocol import COMPACT_SYSTEM_PROMPT, SYSTEM_PROMPT, TURN_PROMPT_V5, USER_SUFFIX
-from deepeyes_agent.rl.judges import OptionJudge, Truth
 from deepeyes_agent.rl.reward import RewardConfig, compute_reward
 from deepeyes_agent.tools import Toolbox, ToolContext, ToolError
 from deepeyes_agent.trajectory import Trajectory

@@ -141,8 +141,8 @@ def test_a_crafted_checkpoint_cannot_run_code_on_resume(tiny_dir, tmp_path):
 
 def test_the_judge_key_stays_in_the_environment(tmp_path, monkeypatch, capsys):
     """An LLM judge's API key reaches the client, but neither the agent settings nor the printed command."""
+    from deepeyes_agent.judges import LLMJudge
     from deepeyes_agent.rl.config import TrainConfig
-    from deepeyes_agent.rl.judges import LLMJudge
     from deepeyes_agent.rl.openrlhf.command import ClusterConfig
     from deepeyes_agent.rl.openrlhf.launch import prepare_and_launch
 

@@ -57,7 +57,9 @@ def test_view_writes_a_self_contained_page_and_png(trace):
 
 def test_page_renders_boxes_in_headless_chromium(trace, tmp_path):
     if shutil.which("chromium") is None:  # never a quiet skip: the test command installs it
-        pytest.fail("Debian's chromium is not installed: bash tools/install.sh installs it (apt-get install chromium)")
+        pytest.fail(
+            "Debian's chromium is not installed: bash scripts/install.sh installs it (apt-get install chromium)"
+        )
     path, store = trace
     CliRunner().invoke(app, ["view", str(path), "--images", str(store)])
     shot = tmp_path / "screenshot.png"

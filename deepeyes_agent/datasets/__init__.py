@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..eval.rows import EvalRow, RowError
 from ..extras import require
+from ..rows import EvalRow, RowError
 from . import deepeyes, hrbench, jsonl, vstar
 
 FORMATS = ("jsonl", "vstar-folder", "hrbench-tsv", "hrbench-parquet", "deepeyes-parquet", "vstar-parquet")

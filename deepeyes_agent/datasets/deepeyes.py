@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..eval.rows import EvalRow, RowError
 from ..extras import require
 from ..protocol import USER_SUFFIX
+from ..rows import EvalRow, RowError
 from .sources import EncodedImage, ParquetCell, image_bytes
 
 COLUMNS = ("prompt", "images", "reward_model")

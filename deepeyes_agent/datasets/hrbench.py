@@ -14,10 +14,10 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..eval.rows import EvalRow, RowError
 from ..extras import require
 from ..images import ImageError
 from ..protocol import OPTION_LETTERS
+from ..rows import EvalRow, RowError
 from .jsonl import check_options, letter_index
 from .sources import EncodedImage, parquet_rows
 

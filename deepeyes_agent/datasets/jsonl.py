@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..eval.rows import EvalRow, RowError, resolve_inside
 from ..protocol import OPTION_LETTERS
+from ..rows import EvalRow, RowError, resolve_inside
 from .deepeyes import free_form_row
 
 

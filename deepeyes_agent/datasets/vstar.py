@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..eval.rows import EvalRow, RowError
 from ..images import ImageError
+from ..rows import EvalRow, RowError
 from .jsonl import check_options, letter_index
 from .sources import parquet_rows
 

@@ -16,15 +16,16 @@ from pathlib import Path
 
 from ..answer_match import chosen_option
 from ..backends.base import GenerationRequest, RequestRejected, SamplingParams, derive_seed
-from ..images import ImageError, ImageStore, load_image
+from ..images import ImageError, ImageStore
+from ..judges import Truth, make_judge
 from ..prompts import PromptBuilder
+from ..rows import EvalRow, RowError, graph_input, order_options, row_image
 from ..tools import Toolbox
 from ..tools.metrics import call_records, tool_stats
 from ..trajectory import Trajectory
 from ..zoom import ViewGeometry, map_box
 from .boxes import contains, iou, parse_box, tight_hit
 from .config import EvalConfig, Mode
-from .rows import EvalRow, RowError, order_options, truth_of
 
 
 def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -40,7 +41,7 @@ def expand_box(box, margin: float, width: int, height: int) -> tuple[int, int, i
 
 def _score_trajectory(row: EvalRow, traj: Trajectory, judge) -> dict:
     chosen = chosen_option(traj.answer, row.options) if row.options is not None else None
-    correct = judge(traj.answer, truth_of(row)) > 0.5 if traj.answer is not None else False
+    correct = judge(traj.answer, Truth.of(row)) > 0.5 if traj.answer is not None else False
     record = {
         "prediction": traj.answer,
         "options_shown": bool(row.options),
@@ -61,17 +62,6 @@ def _score_trajectory(row: EvalRow, traj: Trajectory, judge) -> dict:
         record["zoom_hit"] = any(contains(b, row.bbox) for b in boxes)
         record["zoom_hit_tight"] = any(tight_hit(b, row.bbox) for b in boxes)
     return record
-
-
-def row_image(row: EvalRow):
-    """The row's image, decoded (a file, or the encoded cell of a table)."""
-    return load_image(row.image) if isinstance(row.image, Path) else row.image.load()
-
-
-def graph_input(row: EvalRow, store: ImageStore) -> dict:
-    """What the agent graph is invoked with: a path, or the row's decoded image by ``sha256:`` reference."""
-    image = str(row.image) if isinstance(row.image, Path) else store.put(row.image.load())
-    return {"image": image, "question": row.question, "options": list(row.options) if row.options else None}
 
 
 async def _episode(graph, row: EvalRow, mode: Mode, cfg: EvalConfig, store: ImageStore, judge, seed: int) -> dict:
@@ -229,7 +219,6 @@ def run_eval(cfg: EvalConfig, backend, agent_config, store: ImageStore | None = 
     read as the episodes need them: a multi-gigabyte table is streamed, never held."""
     from ..datasets import Skipped, open_dataset
     from ..graphs import create_visual_agent
-    from ..rl.judges import make_judge
 
     store = store or ImageStore()
     dataset = open_dataset(cfg.data)

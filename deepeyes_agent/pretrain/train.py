@@ -150,8 +150,8 @@ def lm_loss_per_token(model, out, batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 def run(cfg: PretrainConfig, *, log=print) -> Path:
     """Pretrain on ``cfg.device``: float32 weights (the master copy), the forward and backward under autocast in
-    ``cfg.dtype`` when that is lower (see :mod:`deepeyes_agent.rl.precision`)."""
-    from ..rl.precision import PrecisionPolicy
+    ``cfg.dtype`` when that is lower (see :mod:`deepeyes_agent.precision`)."""
+    from ..precision import PrecisionPolicy
 
     torch.set_num_threads(cfg.threads)
     placement = cfg.placement(cfg.init_from)

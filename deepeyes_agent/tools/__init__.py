@@ -14,6 +14,13 @@ from .metrics import tool_stats
 from .toolbox import DEFAULT_TOOLS, Toolbox, resolve_tool
 
 
+def make_zoom_tool(image, *, image_processor=None, config=None):
+    """The zoom as an ordinary LangChain tool bound to ``image`` (see :mod:`deepeyes_agent.tools.langchain_zoom`)."""
+    from .langchain_zoom import make_zoom_tool as zoom_tool
+
+    return zoom_tool(image, image_processor=image_processor, config=config)
+
+
 def mcp_tools(config):
     """The tools of the MCP servers in ``config`` (see :mod:`deepeyes_agent.tools.mcp`)."""
     from .mcp import mcp_tools as tools_of
@@ -34,6 +41,7 @@ __all__ = [
     "Toolbox",
     "VisualTool",
     "ZoomTool",
+    "make_zoom_tool",
     "mcp_tools",
     "resolve_tool",
     "tool_stats",

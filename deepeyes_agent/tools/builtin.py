@@ -19,6 +19,7 @@ from ..protocol import (
     TOOL_NAME,
     TOOL_SCHEMA_JSON,
     ZOOM_COMPACT_CALL,
+    ZOOM_DESCRIPTION,
     ZOOM_EXAMPLE,
     ZOOM_EXAMPLE_V5,
 )
@@ -31,10 +32,7 @@ class ZoomTool(VisualTool):
     the original's pixels; DeepEyes' clamp and size rules (see :mod:`deepeyes_agent.zoom`)."""
 
     name = TOOL_NAME
-    description = (
-        "Zoom in on a specific region of an image by cropping it based on a bounding box (bbox) and an optional "
-        "object label."
-    )
+    description = ZOOM_DESCRIPTION
     args_schema = ZoomArgs
     purpose = "look closer at a region of the image"
     examples = (ZOOM_EXAMPLE, ZOOM_EXAMPLE_V5)

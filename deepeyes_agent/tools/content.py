@@ -13,10 +13,15 @@ from typing import Any
 
 from PIL import Image
 
-from ..images import MAX_UPLOAD_BYTES, decode_base64, decode_data_url, load_image
+from ..images import MAX_UPLOAD_BYTES, decode_base64, decode_data_url, load_image, png_base64
 from .base import ToolResult
 
 UNSEEN = "[{name} returned {what}, which the model cannot see]"
+
+
+def image_block(img: Image.Image) -> dict:
+    """An image as LangChain's standard content block (what a chat model and a ToolMessage carry)."""
+    return {"type": "image", "base64": png_base64(img), "mime_type": "image/png"}
 
 
 def as_result(out: Any, name: str) -> ToolResult:

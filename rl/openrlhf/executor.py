@@ -24,10 +24,10 @@ from deepeyes_agent.datasets.sources import image_bytes
 from deepeyes_agent.errors import InputError
 from deepeyes_agent.graphs.visual_agent import create_visual_agent
 from deepeyes_agent.images import ImageStore, load_image
+from deepeyes_agent.judges import Truth
 from deepeyes_agent.tools import Toolbox
 from deepeyes_agent.trajectory import Trajectory
 
-from ..judges import Truth
 from ..reward import compute_reward
 from .engine import EngineBackend
 from .response import to_openrlhf

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepeyes_agent.datasets import Skipped, open_dataset
-from deepeyes_agent.eval.rows import EvalRow, order_options
 from deepeyes_agent.images import ImageError, load_image
+from deepeyes_agent.rows import EvalRow, order_options
 
 
 @dataclass

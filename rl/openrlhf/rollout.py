@@ -216,7 +216,7 @@ def run_rollout(cfg: TrainConfig, *, dtype: EngineDType = "bfloat16") -> Rollout
         from openrlhf.utils.utils import get_tokenizer
     except ImportError as exc:
         raise BackendUnavailable(
-            f"openrlhf rollout needs OpenRLHF, Ray, vLLM and datasets ({exc}): bash tools/install.sh on a CPU machine, "
+            f"openrlhf rollout needs OpenRLHF, Ray, vLLM and datasets ({exc}): bash scripts/install.sh on a CPU machine, "
             "pip install -e '.[openrlhf]' on a GPU one"
         ) from exc
     from deepeyes_agent.serving import context_length, is_cpu_build

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, Field
 
 from deepeyes_agent.graphs.state import AgentConfig
+from deepeyes_agent.judges import Judge, make_judge
 
-from ..judges import Judge, make_judge
 from ..reward import RewardConfig
 from . import ENV_VAR
 

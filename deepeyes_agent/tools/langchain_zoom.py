@@ -1,4 +1,5 @@
-"""``image_zoom_in_tool`` as an ordinary LangChain tool, bound to one image.
+"""``image_zoom_in_tool`` as an ordinary LangChain tool, bound to one image (the toolbox's zoom, for someone else's
+agent: LangChain's ``create_agent``, a prebuilt ``ToolNode``).
 
 Usable in any LangChain/LangGraph agent: the ToolMessage content is the crop as a standard image
 content block, the artifact carries the boxes. An invalid call returns DeepEyes' error text as the
@@ -10,18 +11,9 @@ from __future__ import annotations
 from langchain_core.tools import StructuredTool
 from PIL import Image
 
-from .images import png_base64
-from .protocol import TOOL_NAME
-from .zoom import ZoomArgs, ZoomConfig, ZoomError, view_of, zoom
-
-_DESCRIPTION = (
-    "Zoom in on a specific region of an image by cropping it based on a bounding box (bbox) and an "
-    "optional object label."
-)
-
-
-def image_block(img: Image.Image) -> dict:
-    return {"type": "image", "base64": png_base64(img), "mime_type": "image/png"}
+from ..protocol import TOOL_NAME, ZOOM_DESCRIPTION
+from ..zoom import ZoomArgs, ZoomConfig, ZoomError, view_of, zoom
+from .content import image_block
 
 
 def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConfig | None = None) -> StructuredTool:
@@ -40,7 +32,7 @@ def make_zoom_tool(image: Image.Image, *, image_processor=None, config: ZoomConf
     return StructuredTool.from_function(
         func=run,
         name=TOOL_NAME,
-        description=_DESCRIPTION,
+        description=ZOOM_DESCRIPTION,
         args_schema=ZoomArgs,
         response_format="content_and_artifact",
     )

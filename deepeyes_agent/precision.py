@@ -20,7 +20,7 @@ import contextlib
 
 import torch
 
-from .config import Precision
+from .device import Precision
 
 
 class PrecisionPolicy:

