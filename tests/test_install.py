@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "install.sh"
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install.sh"
 
 
 def dry_run(*args: str, index: str) -> list[str]:

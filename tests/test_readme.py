@@ -36,7 +36,7 @@ def test_ci_runs_the_readme_test_command():
 def test_the_first_command_installs_only_what_ask_needs():
     first = _blocks("bash")[0]
     assert "scripts/install.sh core" in first and "deepeyes-agent ask" in first
-    core = subprocess.run(["bash", str(ROOT / "tools" / "install.sh"), "core", "--dry-run"], capture_output=True,
+    core = subprocess.run(["bash", str(ROOT / "scripts" / "install.sh"), "core", "--dry-run"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert "torch==2.13.0" in core and "vllm" not in core and "openrlhf" not in core
 
