@@ -448,6 +448,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/gpu"))
     parser.add_argument("--budget-s", type=float, default=None, help="skip phases that would not finish in this time")
     parser.add_argument("--phase", default=None, help="run one phase in this process (what the script does for each)")
+    parser.add_argument("--in-process", action="store_true", help="every phase in this process (a quicker test run)")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--decode-tokens", type=int, default=128)
     parser.add_argument("--reasoning-words", type=int, default=300, help="~ tokens of each GRPO episode's reply")
@@ -470,8 +471,12 @@ def main() -> int:
             print(json.dumps({"phase": phase, "skipped": f"{left:.0f} s left of the budget, ~{estimate} s needed"}))
             continue
         try:
-            done = subprocess.run([sys.executable, __file__, *phase_argv(sys.argv[1:]), "--phase", phase], timeout=left)
-            code = done.returncode
+            if args.in_process:
+                run_phase(args, phase)
+                code = 0
+            else:
+                command = [sys.executable, __file__, *phase_argv(sys.argv[1:]), "--phase", phase]
+                code = subprocess.run(command, timeout=left).returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
         if code != 0:

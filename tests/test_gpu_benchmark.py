@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_gpu_benchmark_runs_quick_on_the_cpu(tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick", "--out", str(tmp_path),
-         "--threads", "1", "--reasoning-words", "40", "--decode-tokens", "40"],
+         "--threads", "1", "--reasoning-words", "40", "--decode-tokens", "40", "--in-process"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -51,3 +51,16 @@ def test_the_memory_budget_in_the_docs_is_the_scripts():
                            text=True, check=True).stdout.strip()  # fmt: skip
     assert table in (ROOT / "docs" / "gpu.md").read_text()
     assert "| 7B (8.29 B), LoRA r=64 |" in table and "| no |" in table  # the 7B's full fine-tune does not fit
+
+
+def test_each_phase_runs_in_a_process_of_its_own(tmp_path):
+    """What a GPU run does: the script starts every phase as a process of its own (here one, the rest skipped)."""
+    phases = ["ask_1mp", "batched", "grpo_lora_7b", "lora_sync", "grpo_full_3b", "grpo_full_3b_16", "load_7b", "ask_8k"]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick", "--out", str(tmp_path),
+         "--threads", "1", "--decode-tokens", "24", "--skip", *phases],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "gpu.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in lines] == ["decode"] and lines[0]["host_peak_gib"] > 0

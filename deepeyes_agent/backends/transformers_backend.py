@@ -137,9 +137,21 @@ class TransformersBackend:
         return next(self.model.parameters()).device
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Weight sync from a trainer: the next generate uses these weights."""
+        """Weight sync from a trainer: the next generate uses these weights. A tied weight may come once (the output
+        head is the embeddings: a checkpoint or a merged state dict holds it under one name)."""
         with self._lock:
-            self.model.load_state_dict(state_dict)
+            result = self.model.load_state_dict(state_dict, strict=False)
+            own = self.model.state_dict()
+            given = {(own[k].untyped_storage().data_ptr(), tuple(own[k].shape)) for k in state_dict if k in own}
+            missing = [
+                k
+                for k in result.missing_keys
+                if (own[k].untyped_storage().data_ptr(), tuple(own[k].shape)) not in given
+            ]
+            if missing or result.unexpected_keys:
+                raise KeyError(
+                    f"weights that do not match the model: missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}"
+                )
 
     async def agenerate(self, request: GenerationRequest) -> Completion:
         return await self._batcher.submit(request)
